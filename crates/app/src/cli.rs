@@ -1,0 +1,114 @@
+//! The command line the mains share, and the loop that runs a server.
+//!
+//! A main parses its own `Cli` (these flags plus its store's), builds its
+//! store and hands both to [`serve`]. Errors at start-up are one line on
+//! stderr and a non-zero exit, never a backtrace.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser};
+use sessions::SessionStore;
+
+use crate::startup::{Application, Settings};
+use crate::telemetry;
+
+/// Flags every server has. Each also reads an environment variable; the
+/// flag wins.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// Address to bind.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind; 0 picks a free one (the start-up line says which).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// This node's name in `X-Node` and in answers [default: HOSTNAME-PORT].
+    #[arg(long, env = "NODE_ID")]
+    pub node_id: Option<String>,
+    /// Idle timeout of a session, in seconds; every request renews it.
+    #[arg(long, env = "SESSION_TTL", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub session_ttl: u64,
+    /// Worker threads [default: one per CPU].
+    #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
+}
+
+impl ServerArgs {
+    /// The idle timeout.
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl)
+    }
+
+    /// The settings for [`Application::build`].
+    pub fn settings(&self) -> Settings {
+        Settings {
+            host: self.host.clone(),
+            port: self.port,
+            node_id: self.node_id.clone(),
+            workers: self.workers.map(usize::from),
+        }
+    }
+}
+
+/// Parses the command line; on a bad flag prints clap's one-line reason and
+/// exits with status 2 (`--help` and `--version` print in full and exit 0).
+pub fn parse<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("error: bad command line");
+            eprintln!("{first} (try --help)");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Prints a start-up error as one line and returns the failing exit code.
+pub fn fail(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::FAILURE
+}
+
+/// Runs a server until SIGTERM or SIGINT, then shuts it down gracefully
+/// (in-flight requests finish). Prints `listening on http://ADDR node=ID`
+/// on stdout once the socket accepts connections.
+pub fn serve<S: SessionStore>(args: &ServerArgs, store: S) -> ExitCode {
+    telemetry::init();
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(async move {
+        let app = Application::build(&args.settings(), store)?;
+        println!("listening on http://{} node={}", app.addr(), app.node_id());
+        std::io::stdout().flush()?;
+        tracing::info!(node = app.node_id(), store = std::any::type_name::<S>(), "serving");
+        let handle = app.handle();
+        actix_web::rt::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down gracefully");
+            handle.stop(true).await;
+        });
+        app.run_until_stopped().await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

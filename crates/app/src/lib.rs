@@ -1,0 +1,29 @@
+//! The one web application the twin servers share.
+//!
+//! `stateful-server`, `stateless-server` and `token-server` are this
+//! application with a different [`sessions::SessionStore`] plugged in; nothing
+//! else differs. That is the point: whether a cluster needs sticky routing is
+//! decided by where the session lives, not by the code that serves requests.
+//!
+//! # The API (see `SPEC.md` §1)
+//! `POST /login`, `GET /me`, `GET /cart`, `POST /cart`, `POST /logout` and
+//! `GET /healthz`, JSON in and out, the session in the `sid` cookie. Every
+//! response carries `X-Node`, the name of the node that produced it, so a
+//! client (or the harness) can see which node served it.
+//!
+//! # Modules
+//! - [`startup`]: [`Application::build`] binds a port (0 works) and returns
+//!   a server with its address and a stop handle.
+//! - [`routes`]: the handlers, generic over the store.
+//! - [`errors`]: what can go wrong, and the status each maps to.
+//! - [`cli`]: the command line the three mains share.
+//! - [`telemetry`]: logs to stderr, one span per request with the node id.
+
+pub mod cli;
+pub mod errors;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+
+pub use errors::ApiError;
+pub use startup::{Application, Settings};

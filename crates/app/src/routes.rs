@@ -1,0 +1,182 @@
+//! The handlers. Each is generic over the store, so the same code serves
+//! all three twins.
+//!
+//! Order of checks on a route that needs a session: the cookie first (no
+//! cookie, or one no store could have issued: 401 without asking the store),
+//! then the body (413, then 400), then the store (401 for an unknown or
+//! expired session). A body that does not parse is reported as 400 only
+//! after the store has confirmed the session, so a client that is not logged
+//! in always learns that first.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::ContentType;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use sessions::{Change, Name, Session, SessionStore, Updated};
+
+use crate::errors::ApiError;
+
+/// The cookie that carries the session credential.
+pub const SESSION_COOKIE: &str = "sid";
+/// The largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 16 * 1024;
+/// The largest quantity one `POST /cart` may add.
+pub const MAX_QTY: i64 = 1000;
+
+/// This node's name, as `X-Node` and the `node` fields report it.
+#[derive(Clone, Debug)]
+pub struct NodeId(pub String);
+
+/// Registers the routes on an actix-web service config.
+pub fn configure<S: SessionStore>(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/login").post(login::<S>).default_service(web::to(method_not_allowed)))
+        .service(web::resource("/me").get(me::<S>).default_service(web::to(method_not_allowed)))
+        .service(
+            web::resource("/cart")
+                .get(cart::<S>)
+                .post(add_to_cart::<S>)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(web::resource("/logout").post(logout::<S>).default_service(web::to(method_not_allowed)))
+        .service(web::resource("/healthz").get(healthz::<S>).default_service(web::to(method_not_allowed)));
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    user: String,
+}
+
+#[derive(Deserialize)]
+struct CartBody {
+    item: String,
+    qty: i64,
+}
+
+async fn login<S: SessionStore>(
+    req: HttpRequest,
+    body: web::Payload,
+    store: web::Data<S>,
+    node: web::Data<NodeId>,
+) -> Result<HttpResponse, ApiError> {
+    let body: LoginBody = parse_json(&read_body(body).await?)?;
+    let user = Name::parse(&body.user)
+        .map_err(|_| ApiError::BadRequest("user must be 1 to 64 characters of A-Z a-z 0-9 _ . -"))?;
+    // A login always starts a fresh session; the one the client came with
+    // (if any) ends in the same step, so a planted cookie is worth nothing.
+    let (credential, session) = store.create(&user, credential(&req).as_deref()).await?;
+    tracing::debug!(user = %session.user, "login");
+    Ok(HttpResponse::Ok()
+        .cookie(session_cookie(credential))
+        .json(json!({ "user": session.user, "node": node.0 })))
+}
+
+async fn me<S: SessionStore>(
+    req: HttpRequest,
+    store: web::Data<S>,
+    node: web::Data<NodeId>,
+) -> Result<HttpResponse, ApiError> {
+    let updated = authenticated(&req, store.get_ref(), Change::Touch).await?;
+    let Session { user, created_at, requests, .. } = &updated.session;
+    let body = json!({ "user": user, "node": node.0, "created_at": created_at, "requests": requests });
+    Ok(respond(&updated, body))
+}
+
+async fn cart<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Result<HttpResponse, ApiError> {
+    let updated = authenticated(&req, store.get_ref(), Change::Touch).await?;
+    Ok(respond(&updated, json!({ "items": updated.session.cart })))
+}
+
+async fn add_to_cart<S: SessionStore>(
+    req: HttpRequest,
+    body: web::Payload,
+    store: web::Data<S>,
+) -> Result<HttpResponse, ApiError> {
+    let credential = credential(&req).ok_or(ApiError::Unauthorized)?;
+    let change = match cart_change(&read_body(body).await?) {
+        Ok(change) => change,
+        Err(bad_body) => {
+            // Say 401 before 400: the session is checked even for a bad body.
+            authenticated(&req, store.get_ref(), Change::Touch).await?;
+            return Err(bad_body);
+        }
+    };
+    let updated = store.update(&credential, change).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(respond(&updated, json!({ "items": updated.session.cart })))
+}
+
+async fn logout<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Result<HttpResponse, ApiError> {
+    if let Some(credential) = credential(&req) {
+        store.destroy(&credential).await?;
+    }
+    let mut removal = session_cookie(String::new());
+    removal.make_removal();
+    Ok(HttpResponse::NoContent().cookie(removal).finish())
+}
+
+async fn healthz<S: SessionStore>(store: web::Data<S>, node: web::Data<NodeId>) -> HttpResponse {
+    let body = |status| json!({ "node": node.0, "store": store.kind(), "status": status });
+    match store.health().await {
+        Ok(()) => HttpResponse::Ok().json(body("ok")),
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(body("store unavailable")),
+    }
+}
+
+/// JSON 404 for any path the API does not have.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// Applies `change` to the request's session, or says 401.
+async fn authenticated<S: SessionStore>(req: &HttpRequest, store: &S, change: Change) -> Result<Updated, ApiError> {
+    let credential = credential(req).ok_or(ApiError::Unauthorized)?;
+    store.update(&credential, change).await?.ok_or(ApiError::Unauthorized)
+}
+
+/// The `sid` cookie's value, if the request has a non-empty one.
+fn credential(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
+}
+
+fn session_cookie(value: String) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, value).path("/").http_only(true).same_site(SameSite::Lax).finish()
+}
+
+/// A 200 with `body`, re-issuing the cookie when the store asks for it.
+fn respond(updated: &Updated, body: serde_json::Value) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if let Some(credential) = &updated.reissued {
+        response.cookie(session_cookie(credential.clone()));
+    }
+    response.content_type(ContentType::json()).body(body.to_string())
+}
+
+async fn read_body(body: web::Payload) -> Result<web::Bytes, ApiError> {
+    match body.to_bytes_limited(BODY_LIMIT).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::BadRequest("could not read the request body")),
+        Err(_) => Err(ApiError::PayloadTooLarge),
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|_| ApiError::BadRequest("body must be JSON of the documented shape"))
+}
+
+fn cart_change(bytes: &[u8]) -> Result<Change, ApiError> {
+    let body: CartBody = parse_json(bytes)?;
+    let item = Name::parse(&body.item)
+        .map_err(|_| ApiError::BadRequest("item must be 1 to 64 characters of A-Z a-z 0-9 _ . -"))?;
+    let qty = u32::try_from(body.qty)
+        .ok()
+        .filter(|q| (1..=MAX_QTY).contains(&i64::from(*q)))
+        .ok_or(ApiError::BadRequest("qty must be an integer from 1 to 1000"))?;
+    Ok(Change::AddItem { item, qty })
+}

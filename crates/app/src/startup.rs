@@ -1,0 +1,118 @@
+//! Building and running the server.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::{Server, ServerHandle, Service as _};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpServer, web};
+use sessions::SessionStore;
+use tracing::Instrument as _;
+
+use crate::routes::{self, NodeId};
+
+/// Where and how to serve; the store is passed separately, since choosing it
+/// is the one thing the twins do differently.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Address to bind (an IP or a name that resolves to one).
+    pub host: String,
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// The node's name; by default `HOSTNAME-PORT`.
+    pub node_id: Option<String>,
+    /// Worker threads; by default one per CPU.
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    /// Loopback, a free port, one worker: what tests want.
+    pub fn for_tests() -> Settings {
+        Settings { host: "127.0.0.1".into(), port: 0, node_id: None, workers: Some(1) }
+    }
+}
+
+/// A bound server, not yet running.
+pub struct Application {
+    addr: SocketAddr,
+    node_id: String,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the listener and builds the server around `store`. Each worker
+    /// thread gets its own clone of the store (see [`SessionStore`]).
+    pub fn build<S: SessionStore>(settings: &Settings, store: S) -> io::Result<Application> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port)).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot bind {}:{}: {e}", settings.host, settings.port))
+        })?;
+        let addr = listener.local_addr()?;
+        let node_id = settings.node_id.clone().unwrap_or_else(|| default_node_id(addr.port()));
+        let node = NodeId(node_id.clone());
+        let mut server = HttpServer::new(move || {
+            let node = node.clone();
+            let span_node = node.0.clone();
+            App::new()
+                .app_data(web::Data::new(store.clone()))
+                .app_data(web::Data::new(node.clone()))
+                .wrap(DefaultHeaders::new().add(("X-Node", node.0.clone())))
+                .wrap_fn(move |req, srv| {
+                    let span = tracing::info_span!(
+                        "request",
+                        node = %span_node,
+                        method = %req.method(),
+                        path = %req.path(),
+                    );
+                    srv.call(req).instrument(span)
+                })
+                .configure(routes::configure::<S>)
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)?
+        // Signals are handled by `cli::serve`, which makes SIGINT graceful
+        // as well; tests stop servers through their handle.
+        .disable_signals()
+        .shutdown_timeout(10);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        Ok(Application { addr, node_id, server: server.run() })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// This node's name.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// A handle that stops the server: `stop(true)` lets in-flight requests
+    /// finish, `stop(false)` drops them.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.server.await
+    }
+}
+
+/// `HOSTNAME-PORT`: unique per process on one machine at a time.
+fn default_node_id(port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_string());
+    format!("{host}-{port}")
+}

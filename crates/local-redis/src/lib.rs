@@ -1,0 +1,298 @@
+//! A private `redis-server` for tests, examples, benchmarks and the harness.
+//!
+//! Everything in this project that needs Redis starts its own: on a free
+//! loopback port (never 6379, which may belong to someone else), in a
+//! temporary directory, and stopped when the [`RedisServer`] is dropped. A
+//! test can also take Redis away the ways production does: [`RedisServer::kill`]
+//! (a crash), [`RedisServer::stop`] (a clean shutdown that keeps the data),
+//! [`RedisServer::freeze`] (a hung server that still holds its socket), and
+//! bring it back on the same port with [`RedisServer::start_again`].
+//!
+//! The API is blocking on purpose: it is used from `#[tokio::test]`s,
+//! criterion benches and the harness alike, and starting a process is not
+//! the part anyone wants to measure.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// How long a fresh `redis-server` gets to answer its first `PING`.
+const START_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The command that installs `redis-server` on Debian, for error messages.
+pub const INSTALL_HINT: &str = "apt-get install -y redis-server";
+
+/// A `redis-server` process owned by this one.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on a free loopback port and waits until it
+    /// answers `PING`.
+    ///
+    /// Data survives [`stop`](Self::stop) and [`start_again`](Self::start_again)
+    /// (an RDB file in the temporary directory), as it would for a Redis
+    /// configured to persist; it does not survive [`kill`](Self::kill).
+    pub fn start() -> io::Result<Self> {
+        if !is_installed() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("redis-server is not installed; install it with `{INSTALL_HINT}`"),
+            ));
+        }
+        // A port that was free a moment ago can be taken before Redis binds
+        // it; try a few before giving up.
+        let mut last_error = None;
+        for _ in 0..5 {
+            let mut server = RedisServer {
+                port: free_port()?,
+                dir: tempfile::Builder::new().prefix("local-redis-").tempdir()?,
+                child: None,
+            };
+            match server.start_again() {
+                Ok(()) => return Ok(server),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("redis-server did not start")))
+    }
+
+    /// The loopback port Redis listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT`, for clients.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The directory that holds this server's data file and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Whether the process is running (it may still be frozen).
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Starts the server again on the same port with the data it saved.
+    /// Does nothing to a server that is running.
+    pub fn start_again(&mut self) -> io::Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--dir", &path_arg(self.dir.path())])
+            .args(["--dbfilename", "dump.rdb"])
+            .args(["--logfile", "redis.log"])
+            // No background saves: data is written once, on a clean stop.
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--daemonize", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if ping(self.port).is_ok() {
+                return Ok(());
+            }
+            if !self.is_running() {
+                self.child = None;
+                return Err(io::Error::other(format!(
+                    "redis-server exited at start on port {}: {}",
+                    self.port,
+                    self.log_tail()
+                )));
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "redis-server did not answer PING within 10 s",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A clean shutdown that saves the data (`SHUTDOWN SAVE`), as an operator's
+    /// restart would. Waits until the process has exited.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        self.thaw_pid(&child);
+        let asked = command(self.port, &["SHUTDOWN", "SAVE"]).is_ok();
+        if !asked {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+
+    /// SIGKILL: Redis dies as a crashed machine does, losing what it had not
+    /// saved. Waits until the process has exited.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGSTOP: the process keeps its socket but answers nothing, like a
+    /// server stuck in a long command or a network partition.
+    pub fn freeze(&self) {
+        if let Some(child) = &self.child {
+            let _ = kill(pid(child), Signal::SIGSTOP);
+        }
+    }
+
+    /// SIGCONT: undoes [`freeze`](Self::freeze).
+    pub fn thaw(&self) {
+        if let Some(child) = &self.child {
+            self.thaw_pid(child);
+        }
+    }
+
+    fn thaw_pid(&self, child: &Child) {
+        let _ = kill(pid(child), Signal::SIGCONT);
+    }
+
+    /// Runs one Redis command and returns its reply as text (for tests and
+    /// diagnostics; not a client library).
+    pub fn command(&self, args: &[&str]) -> io::Result<String> {
+        command(self.port, args)
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
+        log.lines().last().unwrap_or("no log").to_string()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            self.thaw_pid(child);
+        }
+        self.kill();
+    }
+}
+
+/// Whether `redis-server` is on the `PATH`.
+pub fn is_installed() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// A loopback TCP port that was free when asked. Another process may take it
+/// before the caller binds it; callers that can, retry.
+pub fn free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn pid(child: &Child) -> Pid {
+    Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX))
+}
+
+fn path_arg(path: &Path) -> String {
+    PathBuf::from(path).to_string_lossy().into_owned()
+}
+
+fn ping(port: u16) -> io::Result<()> {
+    let reply = command(port, &["PING"])?;
+    if reply == "PONG" {
+        Ok(())
+    } else {
+        Err(io::Error::other(reply))
+    }
+}
+
+/// Sends one command in RESP and reads one reply line (enough for PING,
+/// SHUTDOWN, DBSIZE, TTL and the like; bulk replies return their payload).
+fn command(port: u16, args: &[&str]) -> io::Result<String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        // SHUTDOWN closes the connection without a reply.
+        return Ok(String::new());
+    }
+    let line = line.trim_end();
+    match line.split_at_checked(1) {
+        Some(("+" | ":", rest)) => Ok(rest.to_string()),
+        Some(("-", rest)) => Err(io::Error::other(rest.to_string())),
+        Some(("$", len)) => {
+            let Ok(len) = len.parse::<usize>() else {
+                return Ok(String::new()); // $-1: nil
+            };
+            let mut payload = vec![0; len + 2];
+            reader.read_exact(&mut payload)?;
+            payload.truncate(len);
+            Ok(String::from_utf8_lossy(&payload).into_owned())
+        }
+        _ => Ok(line.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_survives_a_clean_stop_but_not_a_kill() {
+        let mut redis = RedisServer::start().unwrap();
+        assert_ne!(redis.port(), 6379);
+        redis.command(&["SET", "k", "v"]).unwrap();
+        redis.stop();
+        assert!(ping(redis.port()).is_err(), "stopped Redis still answers");
+        redis.start_again().unwrap();
+        assert_eq!(redis.command(&["GET", "k"]).unwrap(), "v");
+        redis.kill();
+        redis.start_again().unwrap();
+        // The RDB from the clean stop is still there, the later state is not.
+        redis.command(&["SET", "k", "w"]).unwrap();
+        redis.kill();
+        redis.start_again().unwrap();
+        assert_eq!(redis.command(&["GET", "k"]).unwrap(), "v");
+    }
+
+    #[test]
+    fn dropping_the_handle_stops_the_process() {
+        let redis = RedisServer::start().unwrap();
+        let port = redis.port();
+        drop(redis);
+        assert!(ping(port).is_err());
+    }
+}

@@ -1,0 +1,43 @@
+//! Where a session lives.
+//!
+//! A web application remembers who you are between two requests by keeping
+//! a *session*: your user name, when you logged in, how many requests you
+//! made, and your cart. This crate is about one question only: **where is
+//! that session kept?** The answer decides whether a cluster of servers can
+//! send your next request to any node, or only to the one that knows you.
+//!
+//! - [`MemoryStore`] keeps sessions in this process's RAM. A lookup costs a
+//!   hash-map probe; but only this process can see them, so a load balancer
+//!   must send a user back to the same node every time (sticky routing), and
+//!   when the process dies its users are logged out.
+//! - [`RedisStore`] keeps sessions in Redis. A lookup costs a network round
+//!   trip; in exchange every node sees every session, so any node can serve
+//!   any request, and a node can die without anyone noticing. Redis is now
+//!   the one place that must stay up.
+//!
+//! Both implement [`SessionStore`], and both apply every change *inside* the
+//! store, atomically: the RAM store under a lock, the Redis store in one Lua
+//! script. Two concurrent requests of one user therefore never overwrite each
+//! other's update, which a "load the session, change it, save it back" design
+//! would (see `docs/stores.md`).
+//!
+//! This crate knows no HTTP. The `app` crate puts it behind an actix-web API.
+//!
+//! # Modules
+//! - [`session`]: the session model and the names it accepts.
+//! - [`id`]: session ids: 128 random bits from the OS, in base64url.
+//! - [`store`]: the [`SessionStore`] trait and its error.
+//! - [`memory`]: the RAM store.
+//! - [`redis`]: the Redis store and its key layout.
+
+pub mod id;
+pub mod memory;
+pub mod redis;
+pub mod session;
+pub mod store;
+
+pub use id::SessionId;
+pub use memory::MemoryStore;
+pub use redis::{RedisSettings, RedisStore};
+pub use session::{Name, NameError, Session, now_ms};
+pub use store::{Change, SessionStore, StoreError, Updated};

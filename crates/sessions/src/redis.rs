@@ -1,0 +1,293 @@
+//! Sessions in Redis.
+//!
+//! # Layout (inspect it with `redis-cli`)
+//!
+//! One hash per session, under the key `session:<id>`, where `<id>` is the
+//! cookie's value:
+//!
+//! | field | value |
+//! |---|---|
+//! | `user` | the user name |
+//! | `created_at` | Unix milliseconds |
+//! | `requests` | authenticated requests so far |
+//! | `cart:<item>` | quantity of `<item>` |
+//!
+//! The key's TTL is the idle timeout (`PTTL session:<id>` shows what is
+//! left); every authenticated request sets it back to the full timeout.
+//!
+//! ```text
+//! $ redis-cli -p PORT HGETALL session:q3N0...
+//! 1) "user"        2) "alice"
+//! 3) "created_at"  4) "1764385200123"
+//! 5) "requests"    6) "3"
+//! 7) "cart:book"   8) "2"
+//! ```
+//!
+//! # Atomic updates in one round trip
+//!
+//! A request's whole change (count the request, add the item, renew the
+//! TTL, read the result) runs as one Lua script inside Redis, so it is
+//! atomic with respect to every other node, and costs one round trip. Fields
+//! are changed with `HINCRBY`, never by writing back a copy of the session,
+//! so two nodes updating one session at the same moment both count.
+//!
+//! # Connections
+//!
+//! A multiplexed connection carries any number of concurrent requests, so
+//! the hot path needs no pool checkout: each store handle (one per worker
+//! thread, see [`Clone`]) borrows one connection from the deadpool pool and
+//! keeps it while it works. The pool does what a pool is good for: it opens
+//! connections with a timeout, checks a reused one with `PING`, and bounds
+//! how many there are. When a request fails, the handle gives its connection
+//! back for good and borrows a fresh one on the next request, so a Redis that
+//! was restarted is used again without restarting the server.
+//!
+//! Every operation has a deadline: a Redis that is down or hung gives
+//! [`StoreError::Unavailable`] within [`RedisSettings::timeout`], never a
+//! hung request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError, Script};
+use deadpool_redis::{Connection, Manager, Pool, Runtime};
+
+use crate::id::SessionId;
+use crate::session::{Name, Session};
+use crate::store::{Change, SessionStore, StoreError, Updated};
+
+/// The prefix of every session key.
+pub const KEY_PREFIX: &str = "session:";
+/// The prefix of every cart field in a session hash.
+pub const CART_FIELD_PREFIX: &str = "cart:";
+
+/// Counts a request, applies an optional cart change, renews the TTL and
+/// returns the whole hash; returns nil when the session does not exist.
+///
+/// KEYS[1]: session key. ARGV[1]: TTL in ms. ARGV[2]: cart field or "".
+/// ARGV[3]: quantity to add.
+const UPDATE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HINCRBY', KEYS[1], 'requests', 1)
+if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+";
+
+/// How the Redis store connects.
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    /// `redis://HOST:PORT[/DB]`.
+    pub url: String,
+    /// Idle timeout of a session.
+    pub ttl: Duration,
+    /// Deadline for one store operation, connecting included.
+    pub timeout: Duration,
+    /// Most connections the pool opens.
+    pub pool_size: usize,
+}
+
+impl RedisSettings {
+    /// Settings for `url` with a session TTL of `ttl` and the defaults: a
+    /// one-second deadline (so an outage answers 503 within about a second)
+    /// and a pool of 16.
+    pub fn new(url: impl Into<String>, ttl: Duration) -> RedisSettings {
+        RedisSettings { url: url.into(), ttl, timeout: Duration::from_secs(1), pool_size: 16 }
+    }
+}
+
+/// The Redis store.
+///
+/// Clones share the pool but each borrows its own connection, so that the
+/// app can give every worker thread a handle whose connection is driven on
+/// that same thread.
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    lease: Mutex<Option<Connection>>,
+}
+
+struct Shared {
+    pool: Pool,
+    ttl_ms: i64,
+    timeout: Duration,
+    update: Script,
+}
+
+impl Clone for RedisStore {
+    fn clone(&self) -> Self {
+        RedisStore { shared: Arc::clone(&self.shared), lease: Mutex::new(None) }
+    }
+}
+
+impl RedisStore {
+    /// Builds the store. Does not connect: a server can start while Redis is
+    /// down and serve once it is up. Fails only on a URL it cannot use.
+    pub fn new(settings: &RedisSettings) -> Result<RedisStore, RedisError> {
+        // Half the deadline each for connecting and for an answer, so that a
+        // reconnect followed by a request still fits in one deadline.
+        let half = settings.timeout / 2;
+        let connection = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(half))
+            .set_response_timeout(Some(half));
+        let manager = Manager::new_with_config(settings.url.as_str(), connection)?;
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .wait_timeout(Some(settings.timeout))
+            .create_timeout(Some(half))
+            .recycle_timeout(Some(half))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| RedisError::from((redis::ErrorKind::Client, "cannot build pool", e.to_string())))?;
+        Ok(RedisStore {
+            shared: Arc::new(Shared {
+                pool,
+                ttl_ms: i64::try_from(settings.ttl.as_millis()).unwrap_or(i64::MAX),
+                timeout: settings.timeout,
+                update: Script::new(UPDATE_SCRIPT),
+            }),
+            lease: Mutex::new(None),
+        })
+    }
+
+    /// The key of a session in Redis.
+    pub fn key(id: &SessionId) -> String {
+        format!("{KEY_PREFIX}{id}")
+    }
+
+    /// This handle's connection, borrowing one from the pool if it has none.
+    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+        if let Some(lease) = self.lock_lease().as_ref() {
+            return Ok((**lease).clone());
+        }
+        let lease = self.shared.pool.get().await.map_err(|e| self.unavailable("pool", &e))?;
+        let conn = (*lease).clone();
+        let mut slot = self.lock_lease();
+        if slot.is_none() {
+            *slot = Some(lease);
+        }
+        Ok(conn)
+    }
+
+    /// Runs `op` on this handle's connection within the deadline. On any
+    /// failure the connection is dropped from the pool, so the next request
+    /// starts from a fresh one.
+    async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let attempt = async {
+            let conn = self.connection().await?;
+            op(conn).await.map_err(|e| self.unavailable(what, &e))
+        };
+        match tokio::time::timeout(self.shared.timeout, attempt).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(self.unavailable(what, &"deadline passed")),
+        }
+    }
+
+    fn unavailable(&self, what: &str, error: &dyn std::fmt::Display) -> StoreError {
+        if let Some(lease) = self.lock_lease().take() {
+            drop(Connection::take(lease));
+        }
+        tracing::warn!(operation = what, %error, "redis unavailable");
+        StoreError::Unavailable(format!("{what}: {error}"))
+    }
+
+    fn lock_lease(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.lease.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Rebuilds a session from its hash; `None` if a field is missing or bad,
+/// which only a hand-edited key could cause.
+fn session_from_hash(mut hash: HashMap<String, String>) -> Option<Session> {
+    let user = hash.remove("user")?;
+    let created_at = hash.remove("created_at")?.parse().ok()?;
+    let requests = hash.remove("requests")?.parse().ok()?;
+    let cart = hash
+        .into_iter()
+        .filter_map(|(field, qty)| {
+            let item = field.strip_prefix(CART_FIELD_PREFIX)?;
+            Some((item.to_string(), qty.parse().ok()?))
+        })
+        .collect();
+    Some(Session { user, created_at, requests, cart })
+}
+
+impl SessionStore for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn create(&self, user: &Name, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
+        let id = SessionId::generate();
+        let key = Self::key(&id);
+        let session = Session::new(user);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some(old) = replacing.and_then(SessionId::parse) {
+            pipe.del(Self::key(&old)).ignore();
+        }
+        pipe.hset_multiple(
+            &key,
+            &[
+                ("user", session.user.clone()),
+                ("created_at", session.created_at.to_string()),
+                ("requests", "0".to_string()),
+            ],
+        )
+        .ignore()
+        .pexpire(&key, self.shared.ttl_ms)
+        .ignore();
+        self.run("create", |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
+        Ok((id.to_string(), session))
+    }
+
+    async fn update(&self, credential: &str, change: Change) -> Result<Option<Updated>, StoreError> {
+        let Some(id) = SessionId::parse(credential) else {
+            return Ok(None);
+        };
+        let (field, qty) = match &change {
+            Change::Touch => (String::new(), 0),
+            Change::AddItem { item, qty } => (format!("{CART_FIELD_PREFIX}{item}"), *qty),
+        };
+        let mut invocation = self.shared.update.key(Self::key(&id));
+        invocation.arg(self.shared.ttl_ms).arg(field).arg(qty);
+        let hash: Option<HashMap<String, String>> = self
+            .run("update", |mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        Ok(hash.and_then(session_from_hash).map(|session| Updated { session, reissued: None }))
+    }
+
+    async fn destroy(&self, credential: &str) -> Result<(), StoreError> {
+        let Some(id) = SessionId::parse(credential) else {
+            return Ok(());
+        };
+        let key = Self::key(&id);
+        self.run("destroy", |mut conn| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await })
+            .await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.run("health", |mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await }).await
+    }
+}
+
+/// The store's idle TTL and the remaining time of a session, for tests.
+impl RedisStore {
+    /// Milliseconds left before the session behind `credential` expires, as
+    /// Redis counts them (`PTTL`); `None` if there is no such session.
+    pub async fn remaining_ttl(&self, credential: &str) -> Result<Option<Duration>, StoreError> {
+        let Some(id) = SessionId::parse(credential) else {
+            return Ok(None);
+        };
+        let key = Self::key(&id);
+        let ms: i64 = self
+            .run("pttl", |mut conn| async move { redis::cmd("PTTL").arg(key).query_async(&mut conn).await })
+            .await?;
+        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    }
+}

@@ -1,0 +1,155 @@
+//! One behaviour suite, run against every store: whatever a user can rely
+//! on must hold wherever the session lives. Each case is written once as a
+//! generic function; `parity!` runs it against the RAM store and against a
+//! Redis store backed by a private `redis-server`.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use local_redis::RedisServer;
+use sessions::{Change, MemoryStore, Name, RedisSettings, RedisStore, SessionStore};
+
+const TTL: Duration = Duration::from_secs(60);
+
+fn name(s: &str) -> Name {
+    Name::parse(s).unwrap()
+}
+
+fn add(item: &str, qty: u32) -> Change {
+    Change::AddItem { item: name(item), qty }
+}
+
+/// A store under test, and whatever must outlive it (the Redis process).
+struct Subject<S> {
+    store: S,
+    _redis: Option<RedisServer>,
+}
+
+fn memory(ttl: Duration) -> Subject<MemoryStore> {
+    Subject { store: MemoryStore::new(ttl), _redis: None }
+}
+
+fn redis(ttl: Duration) -> Subject<RedisStore> {
+    let server = RedisServer::start().expect("start redis-server");
+    let store = RedisStore::new(&RedisSettings::new(server.url(), ttl)).unwrap();
+    Subject { store, _redis: Some(server) }
+}
+
+async fn a_new_session_is_empty_and_counts_requests<S: SessionStore>(s: Subject<S>) {
+    let (sid, created) = s.store.create(&name("alice"), None).await.unwrap();
+    assert_eq!(created.user, "alice");
+    assert_eq!(created.requests, 0);
+    assert!(created.cart.is_empty());
+    for n in 1..=3 {
+        let updated = s.store.update(&sid, Change::Touch).await.unwrap().expect("session");
+        assert_eq!(updated.session.requests, n);
+        assert_eq!(updated.session.created_at, created.created_at);
+        assert_eq!(updated.reissued, None, "server-side stores keep the cookie");
+    }
+}
+
+async fn cart_adds_accumulate<S: SessionStore>(s: Subject<S>) {
+    let (sid, _) = s.store.create(&name("bob"), None).await.unwrap();
+    s.store.update(&sid, add("book", 2)).await.unwrap();
+    s.store.update(&sid, add("pen", 1)).await.unwrap();
+    let last = s.store.update(&sid, add("book", 3)).await.unwrap().unwrap().session;
+    assert_eq!(last.cart.get("book"), Some(&5));
+    assert_eq!(last.cart.get("pen"), Some(&1));
+    assert_eq!(last.requests, 3);
+}
+
+async fn unknown_and_malformed_credentials_find_nothing<S: SessionStore>(s: Subject<S>) {
+    let unknown = sessions::SessionId::generate().to_string();
+    for credential in [unknown.as_str(), "", "garbage", "../../etc/passwd", &"A".repeat(4096)] {
+        assert!(s.store.update(credential, Change::Touch).await.unwrap().is_none(), "{credential:?}");
+        s.store.destroy(credential).await.unwrap();
+    }
+}
+
+async fn destroy_ends_the_session<S: SessionStore>(s: Subject<S>) {
+    let (sid, _) = s.store.create(&name("carol"), None).await.unwrap();
+    s.store.destroy(&sid).await.unwrap();
+    assert!(s.store.update(&sid, Change::Touch).await.unwrap().is_none());
+}
+
+async fn a_new_login_ends_the_session_it_replaces<S: SessionStore>(s: Subject<S>) {
+    let (old, _) = s.store.create(&name("dave"), None).await.unwrap();
+    let (new, _) = s.store.create(&name("dave"), Some(&old)).await.unwrap();
+    assert_ne!(old, new);
+    assert!(s.store.update(&old, Change::Touch).await.unwrap().is_none());
+    assert!(s.store.update(&new, Change::Touch).await.unwrap().is_some());
+}
+
+async fn clones_share_sessions<S: SessionStore>(s: Subject<S>) {
+    let other = s.store.clone();
+    let (sid, _) = s.store.create(&name("erin"), None).await.unwrap();
+    assert!(other.update(&sid, Change::Touch).await.unwrap().is_some());
+}
+
+async fn concurrent_updates_lose_nothing<S: SessionStore>(s: Subject<S>) {
+    let (sid, _) = s.store.create(&name("frank"), None).await.unwrap();
+    let handles: Vec<_> = (0..200)
+        .map(|i| {
+            let store = s.store.clone();
+            let sid = sid.clone();
+            tokio::spawn(async move {
+                let change = if i % 2 == 0 { add("book", 1) } else { Change::Touch };
+                store.update(&sid, change).await.unwrap().unwrap();
+            })
+        })
+        .collect();
+    for result in join_all(handles).await {
+        result.unwrap();
+    }
+    let last = s.store.update(&sid, Change::Touch).await.unwrap().unwrap().session;
+    assert_eq!(last.cart.get("book"), Some(&100));
+    assert_eq!(last.requests, 201);
+}
+
+async fn idle_sessions_expire_and_requests_renew_them<S: SessionStore>(s: Subject<S>) {
+    // The macro builds this case's store with a 300 ms idle TTL. Time passing
+    // is what is tested here, so this case waits on the clock.
+    let (idle, _) = s.store.create(&name("gina"), None).await.unwrap();
+    let (kept, _) = s.store.create(&name("hank"), None).await.unwrap();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(s.store.update(&kept, Change::Touch).await.unwrap().is_some(), "a renewed session expired");
+    }
+    assert!(s.store.update(&idle, Change::Touch).await.unwrap().is_none(), "an idle session outlived its TTL");
+}
+
+macro_rules! parity {
+    ($($case:ident),* $(,)?) => {
+        mod memory_store {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let ttl = if stringify!($case).starts_with("idle") { Duration::from_millis(300) } else { TTL };
+                    super::$case(memory(ttl)).await
+                }
+            )*
+        }
+        mod redis_store {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let ttl = if stringify!($case).starts_with("idle") { Duration::from_millis(300) } else { TTL };
+                    super::$case(redis(ttl)).await
+                }
+            )*
+        }
+    };
+}
+
+parity!(
+    a_new_session_is_empty_and_counts_requests,
+    cart_adds_accumulate,
+    unknown_and_malformed_credentials_find_nothing,
+    destroy_ends_the_session,
+    a_new_login_ends_the_session_it_replaces,
+    clones_share_sessions,
+    concurrent_updates_lose_nothing,
+    idle_sessions_expire_and_requests_renew_them,
+);

@@ -1,0 +1,46 @@
+# The two commands that do everything: `just demo` and `just test`.
+# Run `just --list` for the rest.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Debian packages the project runs (servers it starts as real processes).
+packages := "redis-server"
+
+# Build in release mode and show a node dying under both twins, side by side.
+demo: deps
+    cargo build --release --workspace --bins
+    target/release/harness demo
+
+# Every test, every bench once in test mode, and clippy with warnings denied.
+test: deps
+    cargo build --workspace --bins
+    cargo test --workspace --all-targets
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Install the Debian packages above where missing (as root), or say how.
+deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    for pkg in {{packages}}; do
+      bin="$pkg"
+      command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "installing: ${missing[*]}"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "missing: ${missing[*]}. Install with:"
+      echo "  sudo apt-get install -y ${missing[*]}"
+      exit 1
+    fi
+
+# Start a stateful node in the foreground (Ctrl-C stops it).
+stateful port="8081":
+    cargo run --release -p stateful-server -- --port {{port}}
+
+# Start a stateless node in the foreground against REDIS_URL.
+stateless port="8082" redis="redis://127.0.0.1:6379":
+    cargo run --release -p stateless-server -- --port {{port}} --redis-url {{redis}}
