@@ -34,10 +34,7 @@ pub fn configure<S: SessionStore>(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/login").post(login::<S>).default_service(web::to(method_not_allowed)))
         .service(web::resource("/me").get(me::<S>).default_service(web::to(method_not_allowed)))
         .service(
-            web::resource("/cart")
-                .get(cart::<S>)
-                .post(add_to_cart::<S>)
-                .default_service(web::to(method_not_allowed)),
+            web::resource("/cart").get(cart::<S>).post(add_to_cart::<S>).default_service(web::to(method_not_allowed)),
         )
         .service(web::resource("/logout").post(logout::<S>).default_service(web::to(method_not_allowed)))
         .service(web::resource("/healthz").get(healthz::<S>).default_service(web::to(method_not_allowed)));
@@ -67,9 +64,7 @@ async fn login<S: SessionStore>(
     // (if any) ends in the same step, so a planted cookie is worth nothing.
     let (credential, session) = store.create(&user, credential(&req).as_deref()).await?;
     tracing::debug!(user = %session.user, "login");
-    Ok(HttpResponse::Ok()
-        .cookie(session_cookie(credential))
-        .json(json!({ "user": session.user, "node": node.0 })))
+    Ok(HttpResponse::Ok().cookie(session_cookie(credential)).json(json!({ "user": session.user, "node": node.0 })))
 }
 
 async fn me<S: SessionStore>(
@@ -119,9 +114,9 @@ async fn healthz<S: SessionStore>(store: web::Data<S>, node: web::Data<NodeId>) 
     let body = |status| json!({ "node": node.0, "store": store.kind(), "status": status });
     match store.health().await {
         Ok(()) => HttpResponse::Ok().json(body("ok")),
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "1"))
-            .json(body("store unavailable")),
+        Err(_) => {
+            HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "1")).json(body("store unavailable"))
+        }
     }
 }
 

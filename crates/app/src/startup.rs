@@ -43,9 +43,8 @@ impl Application {
     /// Binds the listener and builds the server around `store`. Each worker
     /// thread gets its own clone of the store (see [`SessionStore`]).
     pub fn build<S: SessionStore>(settings: &Settings, store: S) -> io::Result<Application> {
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port)).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot bind {}:{}: {e}", settings.host, settings.port))
-        })?;
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}:{}: {e}", settings.host, settings.port)))?;
         let addr = listener.local_addr()?;
         let node_id = settings.node_id.clone().unwrap_or_else(|| default_node_id(addr.port()));
         let node = NodeId(node_id.clone());

@@ -125,10 +125,7 @@ impl RedisServer {
             }
             if Instant::now() > deadline {
                 self.kill();
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "redis-server did not answer PING within 10 s",
-                ));
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "redis-server did not answer PING within 10 s"));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -225,11 +222,7 @@ fn path_arg(path: &Path) -> String {
 
 fn ping(port: u16) -> io::Result<()> {
     let reply = command(port, &["PING"])?;
-    if reply == "PONG" {
-        Ok(())
-    } else {
-        Err(io::Error::other(reply))
-    }
+    if reply == "PONG" { Ok(()) } else { Err(io::Error::other(reply)) }
 }
 
 /// Sends one command in RESP and reads one reply line (enough for PING,

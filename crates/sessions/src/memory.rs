@@ -43,10 +43,7 @@ impl MemoryStore {
     /// A store whose sessions expire after `ttl` without a request. Starts a
     /// sweeper thread that ends when the last clone is dropped.
     pub fn new(ttl: Duration) -> MemoryStore {
-        let inner = Arc::new(Inner {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            ttl,
-        });
+        let inner = Arc::new(Inner { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(), ttl });
         let weak = Arc::downgrade(&inner);
         // Sweep often enough that an expired session lingers at most about a
         // quarter of its TTL, and rarely enough to cost nothing.

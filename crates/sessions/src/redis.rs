@@ -128,9 +128,8 @@ impl RedisStore {
         // Half the deadline each for connecting and for an answer, so that a
         // reconnect followed by a request still fits in one deadline.
         let half = settings.timeout / 2;
-        let connection = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(half))
-            .set_response_timeout(Some(half));
+        let connection =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(half)).set_response_timeout(Some(half));
         let manager = Manager::new_with_config(settings.url.as_str(), connection)?;
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)
@@ -256,9 +255,8 @@ impl SessionStore for RedisStore {
         };
         let mut invocation = self.shared.update.key(Self::key(&id));
         invocation.arg(self.shared.ttl_ms).arg(field).arg(qty);
-        let hash: Option<HashMap<String, String>> = self
-            .run("update", |mut conn| async move { invocation.invoke_async(&mut conn).await })
-            .await?;
+        let hash: Option<HashMap<String, String>> =
+            self.run("update", |mut conn| async move { invocation.invoke_async(&mut conn).await }).await?;
         Ok(hash.and_then(session_from_hash).map(|session| Updated { session, reissued: None }))
     }
 

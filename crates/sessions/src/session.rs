@@ -22,12 +22,7 @@ pub struct Session {
 impl Session {
     /// A new, empty session for `user`, created now.
     pub fn new(user: &Name) -> Self {
-        Session {
-            user: user.as_str().to_string(),
-            created_at: now_ms(),
-            requests: 0,
-            cart: BTreeMap::new(),
-        }
+        Session { user: user.as_str().to_string(), created_at: now_ms(), requests: 0, cart: BTreeMap::new() }
     }
 
     /// Counts one authenticated request and applies `change`: the one
@@ -42,10 +37,7 @@ impl Session {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 /// A user or item name: 1 to 64 characters of `A-Z a-z 0-9 _ . -`.
