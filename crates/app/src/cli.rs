@@ -80,13 +80,16 @@ pub fn serve<S: SessionStore>(args: &ServerArgs, store: S) -> ExitCode {
     telemetry::init();
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
+        // Listen for signals before announcing the port: a supervisor may
+        // send SIGTERM as soon as it has read the start-up line.
+        let shutdown = shutdown_signal()?;
         let app = Application::build(&args.settings(), store)?;
         println!("listening on http://{} node={}", app.addr(), app.node_id());
         std::io::stdout().flush()?;
         tracing::info!(node = app.node_id(), store = std::any::type_name::<S>(), "serving");
         let handle = app.handle();
         actix_web::rt::spawn(async move {
-            shutdown_signal().await;
+            shutdown.await;
             tracing::info!("shutting down gracefully");
             handle.stop(true).await;
         });
@@ -98,17 +101,15 @@ pub fn serve<S: SessionStore>(args: &ServerArgs, store: S) -> ExitCode {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on the first SIGTERM or SIGINT. Registers both handlers now.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }

@@ -1,0 +1,169 @@
+//! `spawn_app()` and friends: in-process servers on free ports, a client
+//! with one method per endpoint, and the Redis they need.
+
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use app::{Application, Settings};
+use local_redis::RedisServer;
+use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use sessions::{MemoryStore, RedisSettings, RedisStore, SessionStore};
+
+pub const TTL: Duration = Duration::from_secs(60);
+
+/// One running node and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub node_id: String,
+    client: reqwest::Client,
+    handle: ServerHandle,
+}
+
+/// Builds and starts a server around `store` on a free loopback port.
+pub async fn spawn_app<S: SessionStore>(store: S, node_id: &str) -> TestApp {
+    let settings = Settings { node_id: Some(node_id.to_string()), ..Settings::for_tests() };
+    let app = Application::build(&settings, store).expect("build app");
+    let address = format!("http://{}", app.addr());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp { address, node_id: node_id.to_string(), client, handle }
+}
+
+impl TestApp {
+    fn request(&self, method: reqwest::Method, path: &str, sid: Option<&str>) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.address));
+        match sid {
+            Some(sid) => builder.header(COOKIE, format!("sid={sid}")),
+            None => builder,
+        }
+    }
+
+    pub async fn login_raw(&self, body: impl Into<reqwest::Body>, sid: Option<&str>) -> Response {
+        self.request(reqwest::Method::POST, "/login", sid)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login_with(&self, user: &str, sid: Option<&str>) -> Response {
+        self.login_raw(serde_json::json!({ "user": user }).to_string(), sid).await
+    }
+
+    /// Logs `user` in and returns the session cookie's value.
+    pub async fn login(&self, user: &str) -> String {
+        let response = self.login_with(user, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        sid_of(response.headers()).expect("login sets the sid cookie")
+    }
+
+    pub async fn me(&self, sid: Option<&str>) -> Response {
+        self.request(reqwest::Method::GET, "/me", sid).send().await.unwrap()
+    }
+
+    pub async fn cart(&self, sid: Option<&str>) -> Response {
+        self.request(reqwest::Method::GET, "/cart", sid).send().await.unwrap()
+    }
+
+    pub async fn add_raw(&self, sid: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+        self.request(reqwest::Method::POST, "/cart", sid)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn add(&self, sid: Option<&str>, item: &str, qty: i64) -> Response {
+        self.add_raw(sid, serde_json::json!({ "item": item, "qty": qty }).to_string()).await
+    }
+
+    pub async fn logout(&self, sid: Option<&str>) -> Response {
+        self.request(reqwest::Method::POST, "/logout", sid).send().await.unwrap()
+    }
+
+    pub async fn healthz(&self) -> Response {
+        self.request(reqwest::Method::GET, "/healthz", None).send().await.unwrap()
+    }
+
+    /// Any request, for paths and methods the API does not have.
+    pub async fn send(&self, method: reqwest::Method, path: &str, sid: Option<&str>) -> Response {
+        self.request(method, path, sid).send().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Fire and forget: the runtime may already be going away.
+        let handle = self.handle.clone();
+        drop(tokio::spawn(async move { handle.stop(false).await }));
+    }
+}
+
+/// The value of `sid` in the response's `Set-Cookie` headers.
+pub fn sid_of(headers: &HeaderMap) -> Option<String> {
+    set_cookie(headers).and_then(|c| c.split(';').next()?.strip_prefix("sid=").map(str::to_string))
+}
+
+/// The whole `Set-Cookie` header for `sid`.
+pub fn set_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sid="))
+        .map(str::to_string)
+}
+
+pub async fn json(response: Response) -> Value {
+    response.json().await.expect("a JSON body")
+}
+
+/// Which twin a cluster runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Twin {
+    Stateful,
+    Stateless,
+}
+
+/// Nodes of one twin, and the Redis they share (stateless only).
+pub struct Cluster {
+    pub nodes: Vec<TestApp>,
+    pub redis: Option<RedisServer>,
+}
+
+impl Cluster {
+    pub async fn start(twin: Twin, nodes: usize) -> Cluster {
+        match twin {
+            Twin::Stateful => {
+                let mut apps = Vec::new();
+                for i in 0..nodes {
+                    // Each stateful node has its own RAM, as separate machines would.
+                    apps.push(spawn_app(MemoryStore::new(TTL), &format!("stateful-{i}")).await);
+                }
+                Cluster { nodes: apps, redis: None }
+            }
+            Twin::Stateless => {
+                let redis = RedisServer::start().expect("start redis-server");
+                let mut apps = Vec::new();
+                for i in 0..nodes {
+                    let store = RedisStore::new(&RedisSettings::new(redis.url(), TTL)).unwrap();
+                    apps.push(spawn_app(store, &format!("stateless-{i}")).await);
+                }
+                Cluster { nodes: apps, redis: Some(redis) }
+            }
+        }
+    }
+
+    pub fn redis(&mut self) -> &mut RedisServer {
+        self.redis.as_mut().expect("a stateless cluster")
+    }
+}

@@ -1,0 +1,8 @@
+//! The HTTP API of the twins, tested over real sockets against in-process
+//! servers (`Application::build` on port 0) and, for the stateless twin, a
+//! private `redis-server`.
+
+mod cluster;
+mod helpers;
+mod outage;
+mod parity;

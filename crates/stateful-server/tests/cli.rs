@@ -1,0 +1,74 @@
+//! The command line of the server binaries (SPEC §1), on the stateful one;
+//! the flags and their handling are shared by all twins (`app::cli`).
+
+mod common;
+
+use common::{Node, assert_one_line_error, run_to_exit};
+use nix::sys::signal::Signal;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stateful-server");
+
+#[tokio::test]
+async fn port_0_binds_a_free_port_and_says_so_on_stdout() {
+    let node = Node::start(BIN, &["--port", "0", "--node-id", "n1"], &[]);
+    assert!(node.line.starts_with("listening on http://127.0.0.1:") && node.line.ends_with(" node=n1"), "{}", node.line);
+    let response = node.get("/healthz").await;
+    assert_eq!(response.headers()["x-node"], "n1");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "node": "n1", "store": "memory", "status": "ok" }));
+}
+
+#[tokio::test]
+async fn the_default_node_id_is_host_and_port() {
+    let node = Node::start(BIN, &["--port", "0"], &[]);
+    let port = node.base_url.rsplit(':').next().unwrap();
+    let id = node.line.rsplit("node=").next().unwrap();
+    assert!(id.ends_with(&format!("-{port}")), "{id} does not end with the port");
+}
+
+#[tokio::test]
+async fn environment_variables_set_flags_and_flags_win() {
+    let node = Node::start(BIN, &[], &[("PORT", "0"), ("NODE_ID", "from-env"), ("HOST", "127.0.0.1")]);
+    assert!(node.line.ends_with(" node=from-env"), "{}", node.line);
+    let node = Node::start(BIN, &["--node-id", "from-flag", "--port", "0"], &[("NODE_ID", "from-env")]);
+    assert!(node.line.ends_with(" node=from-flag"), "{}", node.line);
+}
+
+#[tokio::test]
+async fn ipv6_addresses_are_printed_in_brackets() {
+    // Skip quietly only where the machine has no IPv6 loopback at all.
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        return;
+    }
+    let node = Node::start(BIN, &["--host", "::1", "--port", "0", "--node-id", "v6"], &[]);
+    assert!(node.line.starts_with("listening on http://[::1]:"), "{}", node.line);
+    assert_eq!(node.get("/healthz").await.status(), 200);
+}
+
+#[test]
+fn sigterm_and_sigint_shut_down_cleanly() {
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
+        let mut node = Node::start(BIN, &["--port", "0"], &[]);
+        node.signal(signal);
+        assert_eq!(node.wait_exit(), Some(0), "{signal} did not exit cleanly");
+    }
+}
+
+#[test]
+fn bad_flags_are_one_line_errors_with_status_2() {
+    for args in [&["--bogus"][..], &["--port", "http"], &["--session-ttl", "0"], &["--workers", "0"]] {
+        let (code, stderr) = run_to_exit(BIN, args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_one_line_error(&stderr);
+    }
+}
+
+#[test]
+fn a_port_in_use_is_a_one_line_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, stderr) = run_to_exit(BIN, &["--port", &port], &[]);
+    assert_ne!(code, Some(0));
+    assert_one_line_error(&stderr);
+    assert!(stderr.contains("cannot bind"), "{stderr}");
+}
