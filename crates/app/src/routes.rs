@@ -9,10 +9,9 @@
 //! in always learns that first.
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sessions::{Change, Name, Session, SessionStore, Updated};
 
@@ -40,6 +39,28 @@ pub fn configure<S: SessionStore>(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/healthz").get(healthz::<S>).default_service(web::to(method_not_allowed)));
 }
 
+/// `POST /login`'s answer.
+#[derive(Serialize)]
+struct LoggedIn<'a> {
+    user: &'a str,
+    node: &'a str,
+}
+
+/// `GET /me`'s answer.
+#[derive(Serialize)]
+struct Me<'a> {
+    user: &'a str,
+    node: &'a str,
+    created_at: u64,
+    requests: u64,
+}
+
+/// The cart, as `GET /cart` and `POST /cart` answer it.
+#[derive(Serialize)]
+struct Cart<'a> {
+    items: &'a std::collections::BTreeMap<String, u64>,
+}
+
 #[derive(Deserialize)]
 struct LoginBody {
     user: String,
@@ -64,7 +85,7 @@ async fn login<S: SessionStore>(
     // (if any) ends in the same step, so a planted cookie is worth nothing.
     let (credential, session) = store.create(&user, credential(&req).as_deref()).await?;
     tracing::debug!(user = %session.user, "login");
-    Ok(HttpResponse::Ok().cookie(session_cookie(credential)).json(json!({ "user": session.user, "node": node.0 })))
+    Ok(HttpResponse::Ok().cookie(session_cookie(credential)).json(LoggedIn { user: &session.user, node: &node.0 }))
 }
 
 async fn me<S: SessionStore>(
@@ -74,13 +95,13 @@ async fn me<S: SessionStore>(
 ) -> Result<HttpResponse, ApiError> {
     let updated = authenticated(&req, store.get_ref(), Change::Touch).await?;
     let Session { user, created_at, requests, .. } = &updated.session;
-    let body = json!({ "user": user, "node": node.0, "created_at": created_at, "requests": requests });
-    Ok(respond(&updated, body))
+    let body = Me { user, node: &node.0, created_at: *created_at, requests: *requests };
+    Ok(respond(&updated, &body))
 }
 
 async fn cart<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Result<HttpResponse, ApiError> {
     let updated = authenticated(&req, store.get_ref(), Change::Touch).await?;
-    Ok(respond(&updated, json!({ "items": updated.session.cart })))
+    Ok(respond(&updated, &Cart { items: &updated.session.cart }))
 }
 
 async fn add_to_cart<S: SessionStore>(
@@ -98,7 +119,7 @@ async fn add_to_cart<S: SessionStore>(
         }
     };
     let updated = store.update(&credential, change).await?.ok_or(ApiError::Unauthorized)?;
-    Ok(respond(&updated, json!({ "items": updated.session.cart })))
+    Ok(respond(&updated, &Cart { items: &updated.session.cart }))
 }
 
 async fn logout<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Result<HttpResponse, ApiError> {
@@ -145,12 +166,12 @@ fn session_cookie(value: String) -> Cookie<'static> {
 }
 
 /// A 200 with `body`, re-issuing the cookie when the store asks for it.
-fn respond(updated: &Updated, body: serde_json::Value) -> HttpResponse {
+fn respond(updated: &Updated, body: &impl Serialize) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     if let Some(credential) = &updated.reissued {
         response.cookie(session_cookie(credential.clone()));
     }
-    response.content_type(ContentType::json()).body(body.to_string())
+    response.json(body)
 }
 
 async fn read_body(body: web::Payload) -> Result<web::Bytes, ApiError> {
