@@ -17,6 +17,13 @@ test: deps
     cargo test --workspace --all-targets
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Lookups in RAM and Redis, Redis under 64 tasks beside redis-benchmark, RAM per session and
+# `/me` beside actix-session. Plots: target/criterion/report/index.html; docs/benchmarks.md.
+# Run the criterion benches with quick settings (a few minutes on 2 cores).
+bench: deps
+    mkdir -p target
+    cargo bench -p stateful-vs-stateless --benches 2>&1 | tee target/bench.txt
+
 # Install the Debian packages above where missing (as root), or say how.
 deps:
     #!/usr/bin/env bash

@@ -16,10 +16,10 @@
 //!   the one place that must stay up.
 //!
 //! Both implement [`SessionStore`], and both apply every change *inside* the
-//! store, atomically: the RAM store under a lock, the Redis store in one Lua
-//! script. Two concurrent requests of one user therefore never overwrite each
-//! other's update, which a "load the session, change it, save it back" design
-//! would (see `docs/stores.md`).
+//! store, atomically: the RAM store under a lock, the Redis store with
+//! `HINCRBY` on the one field that changes. Two concurrent requests of one
+//! user therefore never overwrite each other's update, which a "load the
+//! session, change it, save it back" design would (see `docs/stores.md`).
 //!
 //! This crate knows no HTTP. The `app` crate puts it behind an actix-web API.
 //!
@@ -29,15 +29,20 @@
 //! - [`store`]: the [`SessionStore`] trait and its error.
 //! - [`memory`]: the RAM store.
 //! - [`redis`]: the Redis store and its key layout.
+//! - [`token`]: the signed-token store: the whole session in the cookie, as
+//!   an HS256 JWT re-issued with every answer; nothing on the server unless a
+//!   logout deny list in Redis is asked for.
 
 pub mod id;
 pub mod memory;
 pub mod redis;
 pub mod session;
 pub mod store;
+pub mod token;
 
 pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use redis::{RedisSettings, RedisStore};
 pub use session::{Name, NameError, Session, now_ms};
 pub use store::{Change, SessionStore, StoreError, Updated};
+pub use token::{TokenKey, TokenKeyError, TokenStore};

@@ -6,12 +6,20 @@
 //! makes it atomic. Ids are random and generated here, so their low bits are
 //! already a good hash: no hashing work is spent on a lookup.
 //!
+//! An entry is kept compact, since a node may hold millions: the user name
+//! and the cart packed into one small allocation (a `String` per name and a
+//! `BTreeMap` node per cart would cost several times the data), the
+//! deadline as nanoseconds since the store started (8 bytes instead of an
+//! `Instant`'s 16). With its key an entry fills 56 bytes of the table;
+//! `docs/benchmarks.md` has what a session costs in all.
+//!
 //! Expired sessions are dropped when they are next looked up, and a sweeper
 //! thread removes the ones nobody asks for again, so memory follows the
-//! number of live sessions, not the number ever created.
+//! number of live sessions, not the number ever created. It sweeps one
+//! shard at a time, so a request waits at most for one shard's sweep.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -30,24 +38,153 @@ pub struct MemoryStore {
 struct Inner {
     shards: Vec<Mutex<Shard>>,
     ttl: Duration,
+    /// Deadlines are counted from here.
+    epoch: Instant,
 }
 
-type Shard = HashMap<u128, Entry, BuildHasherDefault<IdHasher>>;
+type Shard = HashMap<Key, Entry, BuildHasherDefault<IdHasher>>;
 
+/// A session id as a map key: two `u64`s rather than one `u128`, whose
+/// 16-byte alignment would pad every table slot by 8 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key(u64, u64);
+
+impl Key {
+    fn of(id: SessionId) -> Key {
+        Key(id.bits() as u64, (id.bits() >> 64) as u64)
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // The low half is random already: it is the hash (see IdHasher).
+        state.write_u64(self.0);
+    }
+}
+
+/// A [`Session`] as the store keeps it (see the module docs for why it is
+/// not a `Session`).
 struct Entry {
-    session: Session,
-    expires_at: Instant,
+    packed: Packed,
+    created_at: u64,
+    requests: u64,
+    /// Nanoseconds since [`Inner::epoch`] (enough for 584 years).
+    expires_at: u64,
+}
+
+impl Entry {
+    fn new(session: &Session, expires_at: u64) -> Entry {
+        let mut packed = Packed::new(&session.user);
+        for (item, qty) in &session.cart {
+            packed.add(item, *qty);
+        }
+        Entry { packed, created_at: session.created_at, requests: session.requests, expires_at }
+    }
+
+    /// [`Session::apply`], on the compact form.
+    fn apply(&mut self, change: &Change) {
+        self.requests += 1;
+        if let Change::AddItem { item, qty } = change {
+            self.packed.add(item.as_str(), u64::from(*qty));
+        }
+    }
+
+    fn session(&self) -> Session {
+        Session {
+            user: self.packed.user(),
+            created_at: self.created_at,
+            requests: self.requests,
+            cart: self.packed.cart(),
+        }
+    }
+}
+
+/// The user name and the cart in one allocation: `[len][user]`, then for
+/// each item, in name order, `[len][name][quantity as u64 LE]`. Names are at
+/// most [`Name::MAX_LEN`] bytes, so a length fits in one byte.
+struct Packed(Box<[u8]>);
+
+impl Packed {
+    fn new(user: &str) -> Packed {
+        let mut bytes = Vec::with_capacity(1 + user.len());
+        push_name(&mut bytes, user);
+        Packed(bytes.into_boxed_slice())
+    }
+
+    fn user(&self) -> String {
+        let len = usize::from(self.0[0]);
+        String::from_utf8_lossy(&self.0[1..1 + len]).into_owned()
+    }
+
+    /// Each item's name and the offset of its quantity.
+    fn items(&self) -> impl Iterator<Item = (&[u8], usize)> {
+        let mut at = 1 + usize::from(self.0[0]);
+        std::iter::from_fn(move || {
+            let len = usize::from(*self.0.get(at)?);
+            let name = &self.0[at + 1..at + 1 + len];
+            let qty_at = at + 1 + len;
+            at = qty_at + 8;
+            Some((name, qty_at))
+        })
+    }
+
+    fn quantity(&self, at: usize) -> u64 {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(&self.0[at..at + 8]);
+        u64::from_le_bytes(le)
+    }
+
+    fn cart(&self) -> BTreeMap<String, u64> {
+        self.items().map(|(name, at)| (String::from_utf8_lossy(name).into_owned(), self.quantity(at))).collect()
+    }
+
+    /// Adds `qty` of `item`: in place when the cart has it, else by
+    /// re-packing with the new item at its place in name order.
+    fn add(&mut self, item: &str, qty: u64) {
+        // The first item not before `item`: `item` itself, or where it goes.
+        let found = self
+            .items()
+            .find(|(name, _)| *name >= item.as_bytes())
+            .map(|(name, at)| (name == item.as_bytes(), at, name.len()));
+        let insert_at = match found {
+            Some((true, at, _)) => {
+                let sum = self.quantity(at).saturating_add(qty);
+                self.0[at..at + 8].copy_from_slice(&sum.to_le_bytes());
+                return;
+            }
+            // Back over the name and its length byte.
+            Some((false, at, len)) => at - len - 1,
+            None => self.0.len(),
+        };
+        let mut bytes = Vec::with_capacity(self.0.len() + 1 + item.len() + 8);
+        bytes.extend_from_slice(&self.0[..insert_at]);
+        push_name(&mut bytes, item);
+        bytes.extend_from_slice(&qty.to_le_bytes());
+        bytes.extend_from_slice(&self.0[insert_at..]);
+        self.0 = bytes.into_boxed_slice();
+    }
+}
+
+fn push_name(bytes: &mut Vec<u8>, name: &str) {
+    debug_assert!(name.len() <= Name::MAX_LEN);
+    bytes.push(name.len().min(Name::MAX_LEN) as u8);
+    bytes.extend_from_slice(&name.as_bytes()[..name.len().min(Name::MAX_LEN)]);
 }
 
 impl MemoryStore {
     /// A store whose sessions expire after `ttl` without a request. Starts a
     /// sweeper thread that ends when the last clone is dropped.
     pub fn new(ttl: Duration) -> MemoryStore {
-        let inner = Arc::new(Inner { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(), ttl });
+        let inner = Arc::new(Inner {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            ttl,
+            epoch: Instant::now(),
+        });
         let weak = Arc::downgrade(&inner);
-        // Sweep often enough that an expired session lingers at most about a
-        // quarter of its TTL, and rarely enough to cost nothing.
-        let every = (ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+        // Sweep every shard often enough that an expired session lingers at
+        // most about a quarter of its TTL (and never more than a minute), and
+        // one shard per tick, so no request waits for a whole sweep.
+        let every = (ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60)) / SHARDS as u32;
         std::thread::Builder::new()
             .name("session-sweeper".into())
             .spawn(move || sweep_until_dropped(&weak, every))
@@ -79,16 +216,16 @@ impl MemoryStore {
     /// want the lookup without an executor around it.
     pub fn update_now(&self, credential: &str, change: &Change) -> Option<Session> {
         let id = SessionId::parse(credential)?;
-        let now = Instant::now();
+        let now = self.inner.now();
         let mut shard = self.shard(id);
-        let entry = shard.get_mut(&id.bits())?;
+        let entry = shard.get_mut(&Key::of(id))?;
         if entry.expires_at <= now {
-            shard.remove(&id.bits());
+            shard.remove(&Key::of(id));
             return None;
         }
-        entry.expires_at = now + self.inner.ttl;
-        entry.session.apply(change);
-        Some(entry.session.clone())
+        entry.expires_at = self.inner.deadline(now);
+        entry.apply(change);
+        Some(entry.session())
     }
 
     fn create_now(&self, user: &Name, replacing: Option<&str>) -> (String, Session) {
@@ -97,43 +234,53 @@ impl MemoryStore {
         }
         let id = SessionId::generate();
         let session = Session::new(user);
-        let entry = Entry { session: session.clone(), expires_at: Instant::now() + self.inner.ttl };
-        self.shard(id).insert(id.bits(), entry);
+        let entry = Entry::new(&session, self.inner.deadline(self.inner.now()));
+        self.shard(id).insert(Key::of(id), entry);
         (id.to_string(), session)
     }
 
     fn destroy_now(&self, credential: &str) {
         if let Some(id) = SessionId::parse(credential) {
-            self.shard(id).remove(&id.bits());
+            self.shard(id).remove(&Key::of(id));
         }
     }
 }
 
 impl Inner {
+    /// Nanoseconds since the epoch.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The deadline of a session touched at `now`.
+    fn deadline(&self, now: u64) -> u64 {
+        now.saturating_add(u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX))
+    }
+
     fn sweep(&self) -> usize {
-        let mut removed = 0;
-        for shard in &self.shards {
-            let now = Instant::now();
-            let mut shard = lock(shard);
-            let before = shard.len();
-            shard.retain(|_, entry| entry.expires_at > now);
-            removed += before - shard.len();
-            // A map keeps its capacity after a spike; give memory back once
-            // it is mostly empty.
-            if shard.capacity() > 1024 && shard.len() < shard.capacity() / 4 {
-                shard.shrink_to_fit();
-            }
+        (0..SHARDS).map(|shard| self.sweep_shard(shard)).sum()
+    }
+
+    fn sweep_shard(&self, shard: usize) -> usize {
+        let now = self.now();
+        let mut shard = lock(&self.shards[shard]);
+        let before = shard.len();
+        shard.retain(|_, entry| entry.expires_at > now);
+        // A map keeps its capacity after a spike; give memory back once it
+        // is mostly empty.
+        if shard.capacity() > 1024 && shard.len() < shard.capacity() / 4 {
+            shard.shrink_to_fit();
         }
-        removed
+        before - shard.len()
     }
 }
 
 fn sweep_until_dropped(inner: &Weak<Inner>, every: Duration) {
-    loop {
+    for shard in (0..SHARDS).cycle() {
         std::thread::sleep(every);
         match inner.upgrade() {
             Some(inner) => {
-                inner.sweep();
+                inner.sweep_shard(shard);
             }
             None => return,
         }
@@ -156,14 +303,14 @@ impl Hasher for IdHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Only reached for keys other than u128, which this map has none of.
+        // Only reached for keys other than Key, which this map has none of.
         for &b in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
     }
 
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -187,5 +334,35 @@ impl SessionStore for MemoryStore {
 
     async fn health(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_packed_form_keeps_what_a_session_holds() {
+        let user = Name::parse("alice").unwrap();
+        let mut expected = Session::new(&user);
+        let mut entry = Entry::new(&expected, 0);
+        // Out of order, repeated, prefixes of each other, both ends of the
+        // alphabet and of the length range.
+        let long = "z".repeat(Name::MAX_LEN);
+        for (item, qty) in [("m", 1), ("b", 2), ("m", 3), ("mm", 4), ("A", 5), (&long, 1000), ("b", 1), ("-", 7)] {
+            let change = Change::AddItem { item: Name::parse(item).unwrap(), qty };
+            expected.apply(&change);
+            entry.apply(&change);
+        }
+        entry.apply(&Change::Touch);
+        expected.apply(&Change::Touch);
+        assert_eq!(entry.session(), expected);
+        assert_eq!(Entry::new(&expected, 0).session(), expected);
+    }
+
+    #[test]
+    fn a_table_slot_stays_small() {
+        // What a session costs in the table (see `benches/session_memory.rs`).
+        assert_eq!(std::mem::size_of::<(Key, Entry)>(), 56);
     }
 }

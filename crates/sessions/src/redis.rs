@@ -23,13 +23,40 @@
 //! 7) "cart:book"   8) "2"
 //! ```
 //!
-//! # Atomic updates in one round trip
+//! # One round trip per request, and no lost update
 //!
-//! A request's whole change (count the request, add the item, renew the
-//! TTL, read the result) runs as one Lua script inside Redis, so it is
-//! atomic with respect to every other node, and costs one round trip. Fields
-//! are changed with `HINCRBY`, never by writing back a copy of the session,
-//! so two nodes updating one session at the same moment both count.
+//! A request's whole change is three commands (four for `POST /cart`) sent
+//! as one pipeline:
+//!
+//! ```text
+//! HINCRBY session:<id> requests 1
+//! HINCRBY session:<id> cart:<item> <qty>     (POST /cart only)
+//! PEXPIRE session:<id> <ttl-ms>
+//! HGETALL session:<id>
+//! ```
+//!
+//! Fields are changed with `HINCRBY`, which Redis applies atomically, never
+//! by writing back a copy of the session, so two nodes updating one session
+//! at the same moment both count. Redis runs one connection's commands in
+//! order, and it reads a pipeline this small in one piece, so the answer is
+//! the session as this request left it, or later.
+//!
+//! `HINCRBY` on a missing key creates it: a request whose id names no
+//! session (expired, logged out, or made up) leaves a placeholder hash with
+//! `requests` and no `user`. The store answers "no such session" and deletes
+//! the placeholder at once, in a second round trip that only dead ids pay;
+//! `PEXPIRE` has given the placeholder the TTL, so it cannot outlive it even
+//! if that delete fails. A request racing with a logout either completes
+//! before it or finds no session.
+//!
+//! Why not a Lua script (which could check that the key exists first) or a
+//! `MULTI`/`EXEC` transaction around the same commands? Redis runs commands
+//! on one thread, so what each update costs it is the cluster's ceiling. The
+//! script cost Redis about 5.6 µs of CPU per call (`INFO commandstats`), and
+//! a transaction adds two commands (and a `QUEUED` reply per command) to
+//! each update; neither buys anything the plain pipeline lacks here.
+//! `docs/benchmarks.md` has the figures. Logins, which must end the old
+//! session and create the new one together, do use `MULTI`/`EXEC`.
 //!
 //! # Connections
 //!
@@ -51,7 +78,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError, Script};
+use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError};
 use deadpool_redis::{Connection, Manager, Pool, Runtime};
 
 use crate::id::SessionId;
@@ -62,19 +89,6 @@ use crate::store::{Change, SessionStore, StoreError, Updated};
 pub const KEY_PREFIX: &str = "session:";
 /// The prefix of every cart field in a session hash.
 pub const CART_FIELD_PREFIX: &str = "cart:";
-
-/// Counts a request, applies an optional cart change, renews the TTL and
-/// returns the whole hash; returns nil when the session does not exist.
-///
-/// KEYS[1]: session key. ARGV[1]: TTL in ms. ARGV[2]: cart field or "".
-/// ARGV[3]: quantity to add.
-const UPDATE_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-redis.call('HINCRBY', KEYS[1], 'requests', 1)
-if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return redis.call('HGETALL', KEYS[1])
-";
 
 /// How the Redis store connects.
 #[derive(Clone, Debug)]
@@ -112,7 +126,6 @@ struct Shared {
     pool: Pool,
     ttl_ms: i64,
     timeout: Duration,
-    update: Script,
 }
 
 impl Clone for RedisStore {
@@ -144,7 +157,6 @@ impl RedisStore {
                 pool,
                 ttl_ms: i64::try_from(settings.ttl.as_millis()).unwrap_or(i64::MAX),
                 timeout: settings.timeout,
-                update: Script::new(UPDATE_SCRIPT),
             }),
             lease: Mutex::new(None),
         })
@@ -172,7 +184,7 @@ impl RedisStore {
     /// Runs `op` on this handle's connection within the deadline. On any
     /// failure the connection is dropped from the pool, so the next request
     /// starts from a fresh one.
-    async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
@@ -249,15 +261,25 @@ impl SessionStore for RedisStore {
         let Some(id) = SessionId::parse(credential) else {
             return Ok(None);
         };
-        let (field, qty) = match &change {
-            Change::Touch => (String::new(), 0),
-            Change::AddItem { item, qty } => (format!("{CART_FIELD_PREFIX}{item}"), *qty),
-        };
-        let mut invocation = self.shared.update.key(Self::key(&id));
-        invocation.arg(self.shared.ttl_ms).arg(field).arg(qty);
-        let hash: Option<HashMap<String, String>> =
-            self.run("update", |mut conn| async move { invocation.invoke_async(&mut conn).await }).await?;
-        Ok(hash.and_then(session_from_hash).map(|session| Updated { session, reissued: None }))
+        let key = Self::key(&id);
+        let mut pipe = redis::pipe();
+        pipe.hincr(&key, "requests", 1).ignore();
+        if let Change::AddItem { item, qty } = &change {
+            pipe.hincr(&key, format!("{CART_FIELD_PREFIX}{item}"), *qty).ignore();
+        }
+        pipe.pexpire(&key, self.shared.ttl_ms).ignore().hgetall(&key);
+        let (hash,): (HashMap<String, String>,) =
+            self.run("update", |mut conn| async move { pipe.query_async(&mut conn).await }).await?;
+        if !hash.contains_key("user") {
+            // No such session: the pipeline made a placeholder (see the
+            // module docs). Failing to delete it changes nothing for this
+            // request, and its TTL removes it anyway.
+            let _ = self
+                .run("update", |mut conn| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await })
+                .await;
+            return Ok(None);
+        }
+        Ok(session_from_hash(hash).map(|session| Updated { session, reissued: None }))
     }
 
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {
@@ -287,5 +309,27 @@ impl RedisStore {
             .run("pttl", |mut conn| async move { redis::cmd("PTTL").arg(key).query_async(&mut conn).await })
             .await?;
         Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A made-up or logged-out id must leave nothing in Redis: the update
+    /// pipeline's placeholder is deleted before the answer.
+    #[tokio::test]
+    async fn asking_for_a_dead_session_leaves_no_key_behind() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
+        let (live, _) = store.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        store.destroy(&live).await.unwrap();
+        let made_up = SessionId::generate().to_string();
+        let book = Change::AddItem { item: Name::parse("book").unwrap(), qty: 1 };
+        for credential in [&live, &made_up] {
+            assert!(store.update(credential, Change::Touch).await.unwrap().is_none());
+            assert!(store.update(credential, book.clone()).await.unwrap().is_none());
+        }
+        assert_eq!(redis.command(&["DBSIZE"]).unwrap().trim(), "0");
     }
 }

@@ -10,12 +10,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_stateful-server");
 
 #[tokio::test]
 async fn port_0_binds_a_free_port_and_says_so_on_stdout() {
-    let node = Node::start(BIN, &["--port", "0", "--node-id", "n1"], &[]);
-    assert!(node.line.starts_with("listening on http://127.0.0.1:") && node.line.ends_with(" node=n1"), "{}", node.line);
+    let mut node = Node::start(BIN, &["--port", "0", "--node-id", "n1"], &[]);
+    assert!(
+        node.line.starts_with("listening on http://127.0.0.1:") && node.line.ends_with(" node=n1"),
+        "{}",
+        node.line
+    );
     let response = node.get("/healthz").await;
     assert_eq!(response.headers()["x-node"], "n1");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body, serde_json::json!({ "node": "n1", "store": "memory", "status": "ok" }));
+    assert_eq!(node.stop_and_collect_stdout(), Vec::<String>::new(), "stdout carries only the start-up line");
 }
 
 #[tokio::test]

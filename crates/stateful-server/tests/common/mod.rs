@@ -17,6 +17,7 @@ pub struct Node {
     pub child: Child,
     pub line: String,
     pub base_url: String,
+    stdout: mpsc::Receiver<String>,
 }
 
 impl Node {
@@ -32,13 +33,10 @@ impl Node {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Anything more on stdout breaks the contract; make it visible.
-            for extra in lines.map_while(Result::ok) {
-                panic!("unexpected stdout line: {extra}");
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
             }
         });
         let line = rx.recv_timeout(Duration::from_secs(10)).expect("no start-up line within 10 s");
@@ -47,7 +45,16 @@ impl Node {
             .and_then(|rest| rest.split(' ').next())
             .expect("start-up line format")
             .to_string();
-        Node { child, line, base_url }
+        Node { child, line, base_url, stdout: rx }
+    }
+
+    /// Stops the server with SIGTERM and returns what it printed on stdout
+    /// after the start-up line (the contract says: nothing).
+    pub fn stop_and_collect_stdout(&mut self) -> Vec<String> {
+        self.signal(Signal::SIGTERM);
+        self.wait_exit();
+        // Ends when the reader thread reaches end-of-file, i.e. all was read.
+        self.stdout.iter().collect()
     }
 
     pub fn signal(&self, signal: Signal) {

@@ -1,0 +1,88 @@
+//! What the criterion benches share: quick settings, test-mode detection,
+//! a private Redis, and sessions to look up.
+//!
+//! `cargo bench` passes `--bench` to every bench binary; `cargo test
+//! --benches` (and `--all-targets`) runs the same binaries without it, once
+//! per benchmark. The benches read that flag to pick their sizes, so a test
+//! run stays cheap while `cargo bench` measures the real thing.
+
+#![allow(dead_code)] // Each bench binary uses a different part of this module.
+
+use std::time::Duration;
+
+use criterion::Criterion;
+use local_redis::RedisServer;
+use sessions::{Change, MemoryStore, Name, Session, SessionStore};
+
+/// Whether this run measures (`cargo bench`) rather than only checks that
+/// every benchmark runs (`cargo test --benches`).
+pub fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// Short warm-up and measurement, few samples: all benches together stay a
+/// few minutes on two cores. Enough for ratios that differ by 10 %; run a
+/// single group with `-- --measurement-time 10` when a figure is close.
+pub fn quick() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .configure_from_args()
+}
+
+/// A private `redis-server` on a free loopback port, stopped on drop.
+pub fn start_redis() -> RedisServer {
+    RedisServer::start()
+        .unwrap_or_else(|e| panic!("the benches need redis-server ({}): {e}", local_redis::INSTALL_HINT))
+}
+
+/// A name for the `n`-th benchmark user, the length of a typical login.
+pub fn user(n: usize) -> Name {
+    Name::parse(&format!("user-{n:07}")).unwrap()
+}
+
+/// `count` live sessions in a RAM store, and their credentials in the
+/// order they were created (shuffle them before a lookup loop, so that it
+/// touches memory the way random users do, not in allocation order).
+pub fn memory_store_with(count: usize) -> (MemoryStore, Vec<String>) {
+    let store = MemoryStore::new(Duration::from_secs(3600));
+    let mut credentials = Vec::with_capacity(count);
+    for n in 0..count {
+        let (credential, _) = futures::executor::block_on(store.create(&user(n), None)).unwrap();
+        credentials.push(credential);
+    }
+    (store, credentials)
+}
+
+/// A deterministic shuffle (xorshift), so runs compare.
+pub fn shuffle<T>(items: &mut [T]) {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    for i in (1..items.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        items.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+}
+
+/// A session whose cart holds `items` distinct items.
+pub fn session_with_items(items: usize) -> Session {
+    let mut session = Session::new(&user(1));
+    for i in 0..items {
+        session.apply(&Change::AddItem { item: Name::parse(&format!("item-{i:05}")).unwrap(), qty: 3 });
+    }
+    session
+}
+
+/// A session whose JSON form is at least `bytes` long.
+pub fn session_of_json_size(bytes: usize) -> Session {
+    let mut items = 0;
+    loop {
+        let session = session_with_items(items);
+        if serde_json::to_vec(&session).unwrap().len() >= bytes {
+            return session;
+        }
+        items += 1;
+    }
+}

@@ -1,0 +1,290 @@
+//! What one session lookup costs, in RAM and in Redis, beside the floor each
+//! store cannot go below.
+//!
+//! ```text
+//! cargo bench --bench session_lookup          # or `just bench`
+//! cargo bench --bench session_lookup -- ram   # one group
+//! ```
+//!
+//! Groups (criterion's HTML report: `target/criterion/report/index.html`):
+//! - `ram_lookup/*/N`: the RAM store's lookup (`update_now`: find the
+//!   session, count the request, renew the TTL, hand out a copy) at 1k, 100k
+//!   and 1M live sessions, beside a raw `HashMap<String, Session>` get of the
+//!   same sessions by the same cookie text (the floor), and beside the same
+//!   work done by hand on that map (get, count, copy out), without and with
+//!   a lock around the map. Keys are visited
+//!   in a shuffled order, so at 1M most lookups miss the CPU caches, as
+//!   random users would.
+//! - `ram_lookup_parts/*`: the steps the store's lookup takes beyond the
+//!   probe (parse the cookie, read the clock, take the shard's lock, copy
+//!   the session out), each alone.
+//! - `redis_one_in_flight/*`: one request at a time on loopback. `raw_get` is
+//!   a plain `GET` of the session's bytes on one multiplexed connection: one
+//!   round trip, the floor. `raw_hgetall` reads the session's hash;
+//!   `raw_update_pipeline` sends the store's three commands (`HINCRBY`,
+//!   `PEXPIRE`, `HGETALL`) as one pipeline, by hand on that connection, and
+//!   `raw_transaction` the same inside `MULTI`/`EXEC`. `store_touch` is what
+//!   `GET /me` asks the Redis store, `store_cart_add` what `POST /cart` asks.
+//!   `pool_checkout_get` is the design the store avoids: a deadpool checkout
+//!   per request (which PINGs the connection) and then the `GET`.
+//! - `serialization/*/SIZE`: JSON encoding and decoding of a session with an
+//!   empty cart, 10 items, 1 KiB and 10 KiB: the cost a store that keeps the
+//!   session as one blob (or a signed token) pays on every request.
+//!
+//! Under `cargo test --benches` every benchmark runs once, with 1k sessions
+//! only.
+
+mod common;
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use deadpool_redis::redis;
+use sessions::{Change, Name, RedisSettings, RedisStore, Session, SessionId, SessionStore};
+
+fn ram_lookup(c: &mut Criterion) {
+    let sizes: &[usize] = if common::measuring() { &[1_000, 100_000, 1_000_000] } else { &[1_000] };
+    let mut group = c.benchmark_group("ram_lookup");
+    for &size in sizes {
+        let (store, mut credentials) = common::memory_store_with(size);
+        // The same sessions, in the map a first version would use: the
+        // cookie text as the key, the standard hasher. Built in creation
+        // order, as the store was: built in lookup order, its keys and names
+        // would sit in memory in the order the loop reads them, and the CPU's
+        // prefetcher would hide misses that a real server pays.
+        let mut raw: HashMap<String, Session> = credentials
+            .iter()
+            .map(|c| (c.clone(), store.update_now(c, &Change::Touch).expect("a live session")))
+            .collect();
+        common::shuffle(&mut credentials);
+        let label = label(size);
+
+        group.bench_with_input(BenchmarkId::new("hashmap_get", &label), &credentials, |b, credentials| {
+            let mut next = Cycle::new(credentials.len());
+            b.iter(|| black_box(raw.get(black_box(credentials[next.step()].as_str()))));
+        });
+        group.bench_with_input(BenchmarkId::new("store_lookup", &label), &credentials, |b, credentials| {
+            let mut next = Cycle::new(credentials.len());
+            b.iter(|| black_box(store.update_now(black_box(&credentials[next.step()]), &Change::Touch)));
+        });
+        group.bench_with_input(BenchmarkId::new("hashmap_get_mut_clone", &label), &credentials, |b, credentials| {
+            let mut next = Cycle::new(credentials.len());
+            b.iter(|| {
+                let session = raw.get_mut(black_box(credentials[next.step()].as_str())).map(|s| {
+                    s.requests += 1;
+                    s.clone()
+                });
+                black_box(session)
+            });
+        });
+        // The same again behind one lock, as any map shared by worker
+        // threads must be: a locked instruction stops the CPU from
+        // overlapping this lookup's cache misses with the next one's.
+        let locked = Mutex::new(raw);
+        group.bench_with_input(
+            BenchmarkId::new("locked_hashmap_get_mut_clone", &label),
+            &credentials,
+            |b, credentials| {
+                let mut next = Cycle::new(credentials.len());
+                b.iter(|| {
+                    let mut raw = locked.lock().unwrap();
+                    let session = raw.get_mut(black_box(credentials[next.step()].as_str())).map(|s| {
+                        s.requests += 1;
+                        s.clone()
+                    });
+                    drop(raw);
+                    black_box(session)
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+/// Where the RAM store's time goes beyond the map probe: the steps its
+/// lookup takes that a bare `HashMap::get` does not.
+fn ram_lookup_parts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ram_lookup_parts");
+    let credential = SessionId::generate().to_string();
+    group.bench_function("parse_credential", |b| b.iter(|| black_box(SessionId::parse(black_box(&credential)))));
+    group.bench_function("clock", |b| b.iter(|| black_box(Instant::now())));
+    let lock = Mutex::new(0u64);
+    group.bench_function("lock_count_unlock", |b| {
+        b.iter(|| *black_box(&lock).lock().unwrap() += 1);
+    });
+    let session = Session::new(&common::user(1));
+    group.bench_function("copy_session", |b| b.iter(|| black_box(black_box(&session).clone())));
+    group.finish();
+}
+
+fn redis_one_in_flight(c: &mut Criterion) {
+    let server = common::start_redis();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = RedisStore::new(&RedisSettings::new(server.url(), Duration::from_secs(3600))).unwrap();
+    const SESSIONS: usize = 1_000;
+
+    // Live sessions, and the same sessions' bytes under plain keys for GET.
+    let (credentials, raw_keys, mut raw_conn, pool) = runtime.block_on(async {
+        let mut credentials = Vec::with_capacity(SESSIONS);
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut raw_keys = Vec::with_capacity(SESSIONS);
+        for n in 0..SESSIONS {
+            let (credential, _) = store.create(&common::user(n), None).await.unwrap();
+            let session = store.update(&credential, Change::Touch).await.unwrap().unwrap().session;
+            let key = format!("raw:{credential}");
+            let () = redis::cmd("SET")
+                .arg(&key)
+                .arg(serde_json::to_vec(&session).unwrap())
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            credentials.push(credential);
+            raw_keys.push(key);
+        }
+        let pool =
+            deadpool_redis::Config::from_url(server.url()).create_pool(Some(deadpool_redis::Runtime::Tokio1)).unwrap();
+        (credentials, raw_keys, conn, pool)
+    });
+
+    let mut group = c.benchmark_group("redis_one_in_flight");
+    group.bench_function("raw_get", |b| {
+        let mut next = Cycle::new(SESSIONS);
+        b.to_async(&runtime).iter(|| {
+            let key = &raw_keys[next.step()];
+            let mut conn = raw_conn.clone();
+            async move { black_box(redis::cmd("GET").arg(key).query_async::<Vec<u8>>(&mut conn).await.unwrap()) }
+        });
+    });
+    group.bench_function("raw_transaction", |b| {
+        let mut next = Cycle::new(SESSIONS);
+        b.to_async(&runtime).iter(|| {
+            let key = RedisStore::key(&SessionId::parse(&credentials[next.step()]).unwrap());
+            let mut conn = raw_conn.clone();
+            async move {
+                let mut pipe = redis::pipe();
+                pipe.atomic().hincr(&key, "requests", 1).ignore().pexpire(&key, 3_600_000).ignore().hgetall(&key);
+                let (hash,): (HashMap<String, String>,) = pipe.query_async(&mut conn).await.unwrap();
+                black_box(hash)
+            }
+        });
+    });
+    group.bench_function("raw_update_pipeline", |b| {
+        let mut next = Cycle::new(SESSIONS);
+        b.to_async(&runtime).iter(|| {
+            let key = RedisStore::key(&SessionId::parse(&credentials[next.step()]).unwrap());
+            let mut conn = raw_conn.clone();
+            async move {
+                let mut pipe = redis::pipe();
+                pipe.hincr(&key, "requests", 1).ignore().pexpire(&key, 3_600_000).ignore().hgetall(&key);
+                let (hash,): (HashMap<String, String>,) = pipe.query_async(&mut conn).await.unwrap();
+                black_box(hash)
+            }
+        });
+    });
+    group.bench_function("raw_hgetall", |b| {
+        let mut next = Cycle::new(SESSIONS);
+        b.to_async(&runtime).iter(|| {
+            let key = RedisStore::key(&SessionId::parse(&credentials[next.step()]).unwrap());
+            let mut conn = raw_conn.clone();
+            async move {
+                let hash: HashMap<String, String> =
+                    redis::cmd("HGETALL").arg(&key).query_async(&mut conn).await.unwrap();
+                black_box(hash)
+            }
+        });
+    });
+    group.bench_function("store_touch", |b| {
+        let mut next = Cycle::new(SESSIONS);
+        b.to_async(&runtime).iter(|| {
+            let credential = &credentials[next.step()];
+            let store = &store;
+            async move { black_box(store.update(credential, Change::Touch).await.unwrap().unwrap()) }
+        });
+    });
+    let book = Name::parse("book").unwrap();
+    group.bench_function("store_cart_add", |b| {
+        let mut next = Cycle::new(SESSIONS);
+        b.to_async(&runtime).iter(|| {
+            let credential = &credentials[next.step()];
+            let (store, change) = (&store, Change::AddItem { item: book.clone(), qty: 1 });
+            async move { black_box(store.update(credential, change).await.unwrap().unwrap()) }
+        });
+    });
+    group.bench_function("pool_checkout_get", |b| {
+        let mut next = Cycle::new(SESSIONS);
+        b.to_async(&runtime).iter(|| {
+            let key = &raw_keys[next.step()];
+            let pool = &pool;
+            async move {
+                let mut conn = pool.get().await.unwrap();
+                black_box(redis::cmd("GET").arg(key).query_async::<Vec<u8>>(&mut conn).await.unwrap())
+            }
+        });
+    });
+    group.finish();
+    runtime.block_on(async {
+        let () = redis::cmd("FLUSHALL").query_async(&mut raw_conn).await.unwrap();
+    });
+    drop(server);
+}
+
+fn serialization(c: &mut Criterion) {
+    let sizes = [
+        ("empty", Session::new(&common::user(1))),
+        ("10_items", common::session_with_items(10)),
+        ("1KiB", common::session_of_json_size(1024)),
+        ("10KiB", common::session_of_json_size(10 * 1024)),
+    ];
+    let mut group = c.benchmark_group("serialization");
+    for (label, session) in &sizes {
+        let bytes = serde_json::to_vec(session).unwrap();
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_with_input(BenchmarkId::new("json_encode", label), session, |b, session| {
+            b.iter(|| black_box(serde_json::to_vec(black_box(session)).unwrap()));
+        });
+        group.bench_with_input(BenchmarkId::new("json_decode", label), &bytes, |b, bytes| {
+            b.iter(|| black_box(serde_json::from_slice::<Session>(black_box(bytes)).unwrap()));
+        });
+    }
+    group.finish();
+}
+
+/// Walks 0..len round and round without a division on the hot path.
+struct Cycle {
+    next: usize,
+    len: usize,
+}
+
+impl Cycle {
+    fn new(len: usize) -> Cycle {
+        Cycle { next: 0, len }
+    }
+
+    fn step(&mut self) -> usize {
+        let at = self.next;
+        self.next += 1;
+        if self.next == self.len {
+            self.next = 0;
+        }
+        at
+    }
+}
+
+fn label(size: usize) -> String {
+    match size {
+        n if n >= 1_000_000 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = common::quick();
+    targets = ram_lookup, ram_lookup_parts, redis_one_in_flight, serialization
+}
+criterion_main!(benches);

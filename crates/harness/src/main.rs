@@ -1,0 +1,175 @@
+//! `harness`: runs the scenarios of the project against real server
+//! processes and prints what each twin's users lost.
+//!
+//! Exit status: 0 when the run completed (whatever it measured), 1 when the
+//! harness itself failed, 2 on bad usage (including a missing
+//! `redis-server` or missing server binaries), 130 on Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use harness::{Config, Interrupted, Report, Scenario, Side, UsageError, output, parse_duration};
+
+#[derive(Parser)]
+#[command(name = "harness", version, about = "Real clusters of the twin servers under load: what each user lost")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Node death on both twins side by side, about 20 seconds.
+    Demo {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run one scenario on every selected side.
+    Run {
+        /// One of the scenarios of `harness list`.
+        #[arg(value_parser = parse_scenario)]
+        scenario: Scenario,
+        /// Nodes per side at the start.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
+        nodes: u16,
+        /// Virtual users per side.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        users: u32,
+        /// How long users play, per side (15s, 500ms, 1m).
+        #[arg(long, default_value = "15s", value_parser = parse_duration)]
+        duration: Duration,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The scenarios, one line each.
+    List,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Seed of the users' random choices (same seed, same users).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Pause between two requests of one user, jittered ±50 %.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    think: Duration,
+    /// Use this Redis instead of starting a private one (redis-outage then cannot stop it).
+    #[arg(long, env = "REDIS_URL")]
+    redis_url: Option<String>,
+    /// Where the JSON report, the SVG chart and node logs go.
+    #[arg(long, default_value = "target/harness")]
+    out: PathBuf,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Sides to run, comma-separated [default: every side whose binary is built].
+    #[arg(long, value_delimiter = ',', value_parser = parse_side)]
+    sides: Option<Vec<Side>>,
+    /// Directory holding the server binaries [default: beside this executable].
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+fn parse_scenario(text: &str) -> Result<Scenario, String> {
+    text.parse()
+}
+
+fn parse_side(text: &str) -> Result<Side, String> {
+    text.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (config, demo) = match cli.command {
+        Command::List => {
+            for scenario in Scenario::ALL {
+                println!("{:<16} {}", scenario.name(), scenario.summary());
+            }
+            return ExitCode::SUCCESS;
+        }
+        Command::Demo { common } => {
+            let mut config = Config::new(Scenario::NodeDeath);
+            config.duration = Duration::from_secs(8);
+            apply(&mut config, common);
+            (config, true)
+        }
+        Command::Run { scenario, nodes, users, duration, common } => {
+            let mut config = Config::new(scenario);
+            config.nodes = usize::from(nodes);
+            config.users = usize::try_from(users).unwrap_or(usize::MAX);
+            config.duration = duration;
+            apply(&mut config, common);
+            (config, false)
+        }
+    };
+    print_intro(&config, demo);
+    match harness::run_blocking(&config) {
+        Ok(report) => {
+            print_report(&report, demo);
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.is::<UsageError>() => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("interrupted: every node and Redis the harness started has been stopped");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("harness failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn apply(config: &mut Config, common: Common) {
+    config.seed = common.seed;
+    config.think = common.think;
+    config.redis_url = common.redis_url;
+    config.out_dir = Some(common.out);
+    config.json = common.json;
+    config.sides = common.sides;
+    config.bin_dir = common.bin_dir;
+    config.progress = true;
+}
+
+fn print_intro(config: &Config, demo: bool) {
+    if demo {
+        println!(
+            "Demo: {} nodes per twin, {} users each, one node is killed (SIGKILL) a third of the way in.",
+            config.nodes, config.users
+        );
+        println!("Sides run one after another, {} s each, same users and seed.", config.duration.as_secs_f64());
+    } else {
+        println!(
+            "{}: {} nodes, {} users, {:.1} s per side, seed {}",
+            config.scenario,
+            config.nodes,
+            config.users,
+            config.duration.as_secs_f64(),
+            config.seed
+        );
+    }
+    println!();
+}
+
+fn print_report(report: &Report, demo: bool) {
+    println!("{}", output::table(report));
+    let verdict = output::verdict(report);
+    if demo {
+        println!("What happened:");
+    }
+    for line in verdict {
+        println!("  {line}");
+    }
+    println!();
+    if let Some(chart) = &report.chart {
+        println!("chart:  {}", chart.display());
+    }
+    if let Some(json) = &report.json {
+        println!("report: {}", json.display());
+    }
+}

@@ -1,0 +1,330 @@
+//! The five scenarios: what happens to the cluster while users play, and
+//! what is worth measuring afterwards.
+//!
+//! A scenario is a script on the side's clock (kill node 1 at a third of the
+//! run, …) plus the findings it computes from the users' records. Every side
+//! runs the same script at the same times, so their rows compare.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use local_redis::RedisServer;
+use serde_json::{Value, json};
+
+use crate::cluster::Cluster;
+use crate::metrics::{Clock, Event, Events, UserRecord};
+use crate::router::{LoadBalancer, Policy};
+use crate::side::Side;
+
+/// One scenario of the harness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// SIGKILL one node a third of the way in.
+    NodeDeath,
+    /// The stateful twin without stickiness.
+    RoundRobin,
+    /// A node joins a third of the way in; users keep arriving.
+    ScaleOut,
+    /// Every node is restarted in turn, as a deploy does.
+    RollingRestart,
+    /// Redis stops for a few seconds and comes back with its data.
+    RedisOutage,
+}
+
+/// The Redis a run uses, as the scenario can reach it.
+#[derive(Clone, Debug)]
+pub enum RedisHandle {
+    /// No side needs Redis.
+    None,
+    /// The harness's own `redis-server`, which a scenario may stop.
+    Owned(Arc<Mutex<RedisServer>>),
+    /// `--redis-url`: someone else's, never touched.
+    External(String),
+}
+
+impl RedisHandle {
+    /// The URL nodes connect to.
+    pub fn url(&self) -> Option<String> {
+        match self {
+            RedisHandle::None => None,
+            RedisHandle::Owned(server) => Some(server.lock().unwrap().url()),
+            RedisHandle::External(url) => Some(url.clone()),
+        }
+    }
+}
+
+/// What a script may act on.
+pub struct Stage<'a> {
+    /// The side's nodes.
+    pub cluster: &'a mut Cluster,
+    /// The side's load balancer.
+    pub balancer: Arc<dyn LoadBalancer>,
+    /// The run's Redis.
+    pub redis: RedisHandle,
+    /// Where events are recorded.
+    pub events: Arc<Events>,
+    /// The side's clock.
+    pub clock: Clock,
+    /// How long users play.
+    pub duration: Duration,
+}
+
+impl Scenario {
+    /// Every scenario, in the order `harness list` shows them.
+    pub const ALL: &'static [Scenario] = &[
+        Scenario::NodeDeath,
+        Scenario::RoundRobin,
+        Scenario::ScaleOut,
+        Scenario::RollingRestart,
+        Scenario::RedisOutage,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::NodeDeath => "node-death",
+            Scenario::RoundRobin => "round-robin",
+            Scenario::ScaleOut => "scale-out",
+            Scenario::RollingRestart => "rolling-restart",
+            Scenario::RedisOutage => "redis-outage",
+        }
+    }
+
+    /// One line for `harness list`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Scenario::NodeDeath => "SIGKILL one node a third of the way in: who gets logged out, whose cart is lost",
+            Scenario::RoundRobin => "the stateful twin without sticky routing: sessions one node cannot see",
+            Scenario::ScaleOut => "a node joins a third of the way in: where new and old users go",
+            Scenario::RollingRestart => "restart every node in turn, as a deploy does: who survives it",
+            Scenario::RedisOutage => {
+                "Redis stops a quarter of the way in for a few seconds and comes back with its data"
+            }
+        }
+    }
+
+    /// How `side` is routed in this scenario.
+    pub fn routing(self, side: Side) -> Policy {
+        match self {
+            Scenario::RoundRobin => Policy::RoundRobin,
+            _ => side.info().routing,
+        }
+    }
+
+    /// When user `index` of `users` starts, given the run's duration. In
+    /// scale-out, users keep arriving over the first two thirds of the run,
+    /// so some log in after the new node joined; elsewhere they all start in
+    /// the first half second (spread so logins do not arrive as one burst).
+    pub fn arrival(self, index: usize, users: usize, duration: Duration) -> Duration {
+        let window = match self {
+            Scenario::ScaleOut => duration.mul_f64(2.0 / 3.0),
+            _ => Duration::from_millis(500).min(duration / 4),
+        };
+        window.mul_f64(index as f64 / users.max(1) as f64)
+    }
+
+    /// What the scenario does to the cluster while users play.
+    pub async fn script(self, stage: Stage<'_>) -> Result<()> {
+        let Stage { cluster, balancer, redis, events, clock, duration } = stage;
+        let at = |fraction: f64| tokio::time::sleep_until(clock.at(duration.mul_f64(fraction)).into());
+        match self {
+            Scenario::NodeDeath => {
+                at(1.0 / 3.0).await;
+                let name = cluster.nodes()[0].name.clone();
+                cluster.kill(0).await?;
+                events.record("kill", &name);
+            }
+            Scenario::RoundRobin => {}
+            Scenario::ScaleOut => {
+                at(1.0 / 3.0).await;
+                let index = cluster.add_node().await?;
+                let node = &cluster.nodes()[index];
+                balancer.add_backend(&node.name, &node.url());
+                events.record("start", &node.name);
+            }
+            Scenario::RollingRestart => {
+                let count = cluster.nodes().len();
+                for index in 0..count {
+                    at(0.2 + 0.6 * index as f64 / count as f64).await;
+                    let name = cluster.nodes()[index].name.clone();
+                    events.record("restart", &name);
+                    cluster.restart(index).await?;
+                    events.record("start", &name);
+                }
+            }
+            Scenario::RedisOutage => {
+                let RedisHandle::Owned(server) = redis else {
+                    return Ok(());
+                };
+                at(0.25).await;
+                let down = Arc::clone(&server);
+                tokio::task::spawn_blocking(move || down.lock().unwrap().stop()).await?;
+                events.record("redis-down", "redis");
+                tokio::time::sleep(outage(duration)).await;
+                let up = Arc::clone(&server);
+                tokio::task::spawn_blocking(move || up.lock().unwrap().start_again())
+                    .await?
+                    .context("Redis did not come back")?;
+                events.record("redis-up", "redis");
+            }
+        }
+        Ok(())
+    }
+
+    /// Numbers this scenario is about, computed from the users' records.
+    pub fn findings(self, users: &[UserRecord], events: &[Event]) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        let first = |kind: &str| events.iter().find(|e| e.kind == kind);
+        match self {
+            Scenario::NodeDeath => {
+                if let Some(kill) = first("kill") {
+                    // Users whose live session was on the killed node when it died.
+                    let on_node = users
+                        .iter()
+                        .filter(|u| {
+                            u.logins.iter().rev().find(|l| l.t_ms <= kill.t_ms).is_some_and(|l| l.node == kill.node)
+                        })
+                        .count();
+                    out.insert("killed_node".into(), json!(kill.node));
+                    out.insert("killed_at_ms".into(), json!(kill.t_ms));
+                    out.insert("users_logged_in_on_killed_node".into(), json!(on_node));
+                    let failed_far = users
+                        .iter()
+                        .flat_map(|u| u.timeline.iter().enumerate().map(|(i, b)| (i as u64 * 100, b.failed)))
+                        .filter(|&(t, f)| f > 0 && (t + 1000 < kill.t_ms || t > kill.t_ms + 2000))
+                        .map(|(_, f)| f)
+                        .sum::<u64>();
+                    out.insert("failed_away_from_kill".into(), json!(failed_far));
+                }
+            }
+            Scenario::RoundRobin => {
+                let logins: usize = users.iter().map(|u| u.logins.len()).sum();
+                let requests: u64 = users.iter().map(|u| u.requests).sum();
+                let unauthorized: u64 = users.iter().map(|u| u.unauthorized).sum();
+                let after_login = requests.saturating_sub(logins as u64);
+                out.insert("requests_after_login".into(), json!(after_login));
+                out.insert("unauthorized_share".into(), json!(ratio(unauthorized, after_login)));
+            }
+            Scenario::ScaleOut => {
+                if let Some(join) = first("start") {
+                    let old_users_on_new = users
+                        .iter()
+                        .filter(|u| u.logins.first().is_some_and(|l| l.t_ms < join.t_ms))
+                        .filter(|u| u.per_node.contains_key(&join.node))
+                        .count();
+                    let new_users =
+                        users.iter().filter(|u| u.logins.first().is_some_and(|l| l.t_ms >= join.t_ms)).count();
+                    let logins_on_new = users.iter().flat_map(|u| &u.logins).filter(|l| l.node == join.node).count();
+                    // Share of the requests each node served from the first
+                    // whole second after the join to the end.
+                    let first_second = join.t_ms.div_ceil(1000) as usize;
+                    let mut after: BTreeMap<String, u64> = BTreeMap::new();
+                    for user in users {
+                        for (node, seconds) in &user.per_node_seconds {
+                            *after.entry(node.clone()).or_default() += seconds.iter().skip(first_second).sum::<u64>();
+                        }
+                    }
+                    let all: u64 = after.values().sum();
+                    let on_new = after.get(&join.node).copied().unwrap_or(0);
+                    let shares: BTreeMap<&String, f64> = after.iter().map(|(n, &c)| (n, ratio(c, all))).collect();
+                    let first_request = users.iter().filter_map(|u| u.first_served_ms.get(&join.node)).min();
+                    out.insert("share_after_join".into(), json!(shares));
+                    out.insert(
+                        "new_node_first_request_ms_after_join".into(),
+                        json!(first_request.map(|t| t.saturating_sub(join.t_ms))),
+                    );
+                    out.insert("new_node".into(), json!(join.node));
+                    out.insert("joined_at_ms".into(), json!(join.t_ms));
+                    out.insert("users_arrived_after_join".into(), json!(new_users));
+                    out.insert("logins_on_new_node".into(), json!(logins_on_new));
+                    out.insert("earlier_users_served_by_new_node".into(), json!(old_users_on_new));
+                    out.insert("new_node_share_after_join".into(), json!(ratio(on_new, all)));
+                }
+            }
+            Scenario::RollingRestart => {
+                let never = users.iter().filter(|u| u.logouts.is_empty()).count();
+                out.insert("users_never_logged_out".into(), json!(never));
+            }
+            Scenario::RedisOutage => {
+                if let (Some(down), Some(up)) = (first("redis-down"), first("redis-up")) {
+                    let unavailable: u64 = users.iter().map(|u| u.unavailable).sum();
+                    out.insert("outage_ms".into(), json!(up.t_ms - down.t_ms));
+                    out.insert("answers_503".into(), json!(unavailable));
+                    out.insert("failures_end_ms_after_redis_up".into(), json!(failures_end_ms(users, up.t_ms)));
+                } else {
+                    out.insert(
+                        "outage_skipped".into(),
+                        json!("Redis is external (--redis-url): the harness does not stop it"),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// Plain-language notes printed under the table and kept in the report.
+    pub fn notes(self, redis: &RedisHandle) -> Vec<String> {
+        match self {
+            Scenario::RedisOutage => {
+                let mut notes = vec![
+                    "The stateless twin did not remove state: it moved it, and the single point of failure, into Redis. \
+                     While Redis is away no stateless node can serve a session; the stateful twin does not notice."
+                        .to_string(),
+                ];
+                if matches!(redis, RedisHandle::External(_)) {
+                    notes.push(
+                        "Redis came from --redis-url, so the harness did not stop it: the outage part was skipped."
+                            .to_string(),
+                    );
+                }
+                notes
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// How long Redis stays away: a fifth of the run, between 1 and 5 s.
+fn outage(duration: Duration) -> Duration {
+    (duration / 5).clamp(Duration::from_secs(1), Duration::from_secs(5))
+}
+
+/// Milliseconds from `up_ms` to the end of the last 100 ms slice that had
+/// a failed request (0 when none failed after `up_ms`).
+fn failures_end_ms(users: &[UserRecord], up_ms: u64) -> u64 {
+    let mut timeline = Vec::new();
+    for user in users {
+        crate::metrics::merge_timeline(&mut timeline, &user.timeline);
+    }
+    timeline
+        .iter()
+        .filter(|b| b.failed > 0 && b.t_ms + 100 > up_ms)
+        .map(|b| (b.t_ms + 100).saturating_sub(up_ms))
+        .max()
+        .unwrap_or(0)
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { (part as f64 / whole as f64 * 1000.0).round() / 1000.0 }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scenario::ALL.iter().copied().find(|sc| sc.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Scenario::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown scenario `{s}` (expected one of: {})", names.join(", "))
+        })
+    }
+}

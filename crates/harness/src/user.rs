@@ -1,0 +1,342 @@
+//! Virtual users: a login, then a loop of cart updates and checks.
+//!
+//! Each user is one tokio task with its own cookie jar, its own ledger (what
+//! it believes is in its cart) and its own [`UserRecord`]. Users share one
+//! `reqwest::Client`, so connections are kept alive as a browser's would be.
+//!
+//! The loop, one request per step, with a think time between steps:
+//! log in (when not logged in), `POST /cart`, `GET /cart` (compared with the
+//! ledger), `GET /me`. What counts:
+//!
+//! - **forced logout**: a 401 to a user that had logged in. The user logs
+//!   in again, which starts a new, empty cart and a new ledger.
+//! - **lost cart**: the server's cart no longer matches the ledger. That
+//!   happens in two ways: a `GET /cart` whose items differ from the ledger
+//!   (the ledger is then resynced to the server, so one loss counts once),
+//!   or a forced logout while the ledger held items (the cart went with the
+//!   session). A `POST /cart` that got no answer or a 5xx may or may not
+//!   have been applied: until the next check, the ledger accepts either.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::metrics::{Class, Clock, Live, Login, Logout, UserRecord};
+use crate::router::{LoadBalancer, Outcome};
+
+/// Items users put in their carts.
+const ITEMS: &[&str] = &["book", "pen", "mug", "lamp", "sock", "tea"];
+/// Longest a request may take before it counts as failed.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What all users of one side share.
+pub struct Crowd {
+    /// The HTTP client (one connection pool).
+    pub client: reqwest::Client,
+    /// Where requests go.
+    pub balancer: Arc<dyn LoadBalancer>,
+    /// The side's clock.
+    pub clock: Clock,
+    /// Counters for the progress bar.
+    pub live: Arc<Live>,
+    /// Pause between two requests of one user (jittered ±50 %).
+    pub think: Duration,
+    /// When users stop, since the start.
+    pub duration: Duration,
+    /// Requests one user sends at most, whatever the duration.
+    pub max_requests: u64,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+/// The name of user `index`: the same on every side of a run.
+pub fn user_name(index: usize) -> String {
+    format!("user-{index:04}")
+}
+
+/// Cookies a user was given, sent back on every request. Every cookie is
+/// kept (not only `sid`), since a real load balancer may add its own for
+/// stickiness.
+#[derive(Clone, Debug, Default)]
+pub struct CookieJar {
+    cookies: BTreeMap<String, String>,
+}
+
+impl CookieJar {
+    /// Applies one `Set-Cookie` header: stores the cookie, or removes it when
+    /// the value is empty or `Max-Age` is zero or less (a cleared cookie).
+    pub fn store(&mut self, set_cookie: &str) {
+        let mut parts = set_cookie.split(';');
+        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
+            return;
+        };
+        let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+        if name.is_empty() {
+            return;
+        }
+        let expired = parts.any(|attr| {
+            let attr = attr.trim();
+            attr.len() > 8
+                && attr[..8].eq_ignore_ascii_case("max-age=")
+                && attr[8..].trim().parse::<i64>().is_ok_and(|age| age <= 0)
+        });
+        if value.is_empty() || expired {
+            self.cookies.remove(name);
+        } else {
+            self.cookies.insert(name.to_string(), value.to_string());
+        }
+    }
+
+    /// The `Cookie` header to send, if any cookie is held.
+    pub fn header(&self) -> Option<String> {
+        if self.cookies.is_empty() {
+            return None;
+        }
+        Some(self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+    }
+
+    /// A cookie's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
+
+    /// Forgets every cookie.
+    pub fn clear(&mut self) {
+        self.cookies.clear();
+    }
+}
+
+/// What one request got.
+struct Answer {
+    status: Option<StatusCode>,
+    node: Option<String>,
+    body: Option<Value>,
+}
+
+/// One virtual user.
+struct User {
+    index: usize,
+    crowd: Arc<Crowd>,
+    record: UserRecord,
+    jar: CookieJar,
+    rng: StdRng,
+    logged_in: bool,
+    session_node: String,
+    ledger: BTreeMap<String, u64>,
+    /// Adds that may or may not have reached the server.
+    uncertain: BTreeMap<String, u64>,
+}
+
+/// Plays user `index` from `start_after` until the crowd's duration ends
+/// or it has sent `max_requests`, and returns what it saw.
+pub async fn play(crowd: Arc<Crowd>, index: usize, start_after: Duration) -> UserRecord {
+    let seed = crowd.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut user = User {
+        index,
+        record: UserRecord::new(user_name(index)),
+        jar: CookieJar::default(),
+        rng: StdRng::seed_from_u64(seed),
+        logged_in: false,
+        session_node: String::new(),
+        ledger: BTreeMap::new(),
+        uncertain: BTreeMap::new(),
+        crowd,
+    };
+    tokio::time::sleep_until(user.crowd.clock.at(start_after).into()).await;
+    let end = user.crowd.clock.at(user.crowd.duration);
+    let mut step = 0_u64;
+    while std::time::Instant::now() < end && user.record.requests < user.crowd.max_requests {
+        if user.logged_in {
+            match step % 3 {
+                0 => user.add_item().await,
+                1 => user.check_cart().await,
+                _ => user.read_me().await,
+            }
+            step += 1;
+        } else {
+            user.login().await;
+            step = 0;
+        }
+        let think = user.crowd.think.mul_f64(user.rng.random_range(0.5..1.5));
+        let wake = (std::time::Instant::now() + think).min(end);
+        tokio::time::sleep_until(wake.into()).await;
+    }
+    user.record
+}
+
+impl User {
+    async fn login(&mut self) {
+        let body = json!({ "user": self.record.name });
+        let t_ms = self.crowd.clock.t_ms();
+        let answer = self.send(Method::POST, "/login", Some(body)).await;
+        if answer.status == Some(StatusCode::OK) {
+            let node = answer.node.unwrap_or_default();
+            self.logged_in = true;
+            self.session_node.clone_from(&node);
+            self.ledger.clear();
+            self.uncertain.clear();
+            self.record.logins.push(Login { t_ms, node });
+        }
+    }
+
+    async fn add_item(&mut self) {
+        let item = ITEMS[self.rng.random_range(0..ITEMS.len())].to_string();
+        let qty = self.rng.random_range(1..=3_u64);
+        let answer = self.send(Method::POST, "/cart", Some(json!({ "item": item, "qty": qty }))).await;
+        match answer.status {
+            Some(StatusCode::OK) => *self.ledger.entry(item).or_default() += qty,
+            Some(StatusCode::UNAUTHORIZED) => {}
+            _ => *self.uncertain.entry(item).or_default() += qty,
+        }
+    }
+
+    async fn check_cart(&mut self) {
+        let answer = self.send(Method::GET, "/cart", None).await;
+        if answer.status != Some(StatusCode::OK) {
+            return;
+        }
+        let server: BTreeMap<String, u64> = answer
+            .body
+            .as_ref()
+            .and_then(|b| b.get("items"))
+            .and_then(|items| serde_json::from_value(items.clone()).ok())
+            .unwrap_or_default();
+        if !self.cart_matches(&server) {
+            self.record.cart_losses.push(self.crowd.clock.t_ms());
+        }
+        self.ledger = server;
+        self.uncertain.clear();
+    }
+
+    /// The server's cart matches when each item lies between what the ledger
+    /// knows was added and that plus the adds that may have been applied.
+    fn cart_matches(&self, server: &BTreeMap<String, u64>) -> bool {
+        let known = self.ledger.keys().chain(self.uncertain.keys());
+        let every_known_fits = known.clone().all(|item| {
+            let low = self.ledger.get(item).copied().unwrap_or(0);
+            let high = low + self.uncertain.get(item).copied().unwrap_or(0);
+            let got = server.get(item).copied().unwrap_or(0);
+            (low..=high).contains(&got)
+        });
+        let nothing_unknown =
+            server.keys().all(|item| self.ledger.contains_key(item) || self.uncertain.contains_key(item));
+        every_known_fits && nothing_unknown
+    }
+
+    async fn read_me(&mut self) {
+        self.send(Method::GET, "/me", None).await;
+    }
+
+    /// Sends one request through the balancer, records it, and handles a 401
+    /// after login as a forced logout.
+    async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let crowd = Arc::clone(&self.crowd);
+        let t_ms = crowd.clock.t_ms();
+        crowd.live.requests.fetch_add(1, Ordering::Relaxed);
+        let Some(route) = crowd.balancer.route(self.index) else {
+            crowd.live.failed.fetch_add(1, Ordering::Relaxed);
+            self.record.count(t_ms, Class::Failed, None, None);
+            return Answer { status: None, node: None, body: None };
+        };
+        let mut request = crowd.client.request(method, format!("{}{path}", route.url)).timeout(REQUEST_TIMEOUT);
+        if let Some(cookie) = self.jar.header() {
+            request = request.header(COOKIE, cookie);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let started = std::time::Instant::now();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let outcome = if e.is_connect() { Outcome::Unreachable } else { Outcome::Broken };
+                crowd.balancer.observe(self.index, &route, outcome);
+                crowd.live.failed.fetch_add(1, Ordering::Relaxed);
+                self.record.count(t_ms, Class::Failed, None, None);
+                return Answer { status: None, node: None, body: None };
+            }
+        };
+        let status = response.status();
+        let node = response.headers().get("x-node").and_then(|v| v.to_str().ok()).map(str::to_string);
+        for set_cookie in response.headers().get_all(SET_COOKIE) {
+            if let Ok(text) = set_cookie.to_str() {
+                self.jar.store(text);
+            }
+        }
+        let bytes = response.bytes().await;
+        let latency = started.elapsed();
+        crowd.balancer.observe(self.index, &route, Outcome::Answered);
+        let Ok(bytes) = bytes else {
+            crowd.live.failed.fetch_add(1, Ordering::Relaxed);
+            self.record.count(t_ms, Class::Failed, node.as_deref(), None);
+            return Answer { status: None, node, body: None };
+        };
+        let class = if status.is_server_error() {
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                self.record.unavailable += 1;
+            }
+            crowd.live.failed.fetch_add(1, Ordering::Relaxed);
+            Class::Failed
+        } else if status == StatusCode::UNAUTHORIZED && self.logged_in {
+            crowd.live.unauthorized.fetch_add(1, Ordering::Relaxed);
+            Class::Unauthorized
+        } else {
+            if status.is_client_error() && status != StatusCode::UNAUTHORIZED {
+                self.record.other_client_errors += 1;
+            }
+            Class::Ok
+        };
+        self.record.count(t_ms, class, node.as_deref(), Some(latency));
+        if class == Class::Unauthorized {
+            self.forced_logout(t_ms, node.clone().unwrap_or_default());
+        }
+        let body = serde_json::from_slice(&bytes).ok();
+        Answer { status: Some(status), node, body }
+    }
+
+    fn forced_logout(&mut self, t_ms: u64, answered_by: String) {
+        self.crowd.live.logouts.fetch_add(1, Ordering::Relaxed);
+        let items_lost = u32::try_from(self.ledger.values().sum::<u64>()).unwrap_or(u32::MAX);
+        if items_lost > 0 {
+            self.record.cart_losses.push(t_ms);
+        }
+        self.record.logouts.push(Logout {
+            t_ms,
+            user: self.record.name.clone(),
+            session_node: self.session_node.clone(),
+            answered_by,
+            items_lost,
+        });
+        self.logged_in = false;
+        self.ledger.clear();
+        self.uncertain.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jar_keeps_every_cookie_and_drops_cleared_ones() {
+        let mut jar = CookieJar::default();
+        assert_eq!(jar.header(), None);
+        jar.store("sid=abc; HttpOnly; SameSite=Lax; Path=/");
+        jar.store("SERVERID=n2; Path=/");
+        assert_eq!(jar.header().unwrap(), "SERVERID=n2; sid=abc");
+        jar.store("sid=; Max-Age=0; Path=/");
+        assert_eq!(jar.get("sid"), None);
+        assert_eq!(jar.get("SERVERID"), Some("n2"));
+        jar.store("sid=new; max-age=60");
+        assert_eq!(jar.get("sid"), Some("new"));
+        jar.store("garbage");
+        assert_eq!(jar.header().unwrap(), "SERVERID=n2; sid=new");
+    }
+}

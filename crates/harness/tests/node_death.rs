@@ -1,0 +1,34 @@
+//! node-death: a SIGKILLed node takes its stateful users' sessions with it;
+//! stateless users do not notice beyond a failed request or two.
+
+mod common;
+
+use harness::{Scenario, Side};
+
+#[test]
+fn a_dead_node_logs_out_its_stateful_users_and_no_stateless_one() {
+    let users = 36;
+    let report = common::run(Scenario::NodeDeath, users, 4);
+
+    let stateful = common::side(&report, Side::Stateful);
+    let on_dead_node = common::number(stateful, "users_logged_in_on_killed_node") as usize;
+    // About users/nodes lived on the node that died…
+    assert!((users / 6..=users / 2).contains(&on_dead_node), "{on_dead_node} users on the killed node");
+    // … and exactly those were logged out, with their carts.
+    assert_eq!(stateful.users_logged_out, on_dead_node, "{stateful:#?}");
+    assert!(stateful.carts_lost > 0 && stateful.carts_lost <= stateful.users_logged_out);
+    assert!(stateful.events.iter().any(|e| e.kind == "kill"));
+
+    let stateless = common::side(&report, Side::Stateless);
+    assert_eq!(stateless.users_logged_out, 0);
+    assert_eq!(stateless.carts_lost, 0);
+    assert_eq!(stateless.unauthorized, 0);
+
+    for side in [stateful, stateless] {
+        assert_eq!(common::number(side, "failed_away_from_kill"), 0.0, "{} failed away from the kill", side.side);
+        assert!(side.requests > users as u64 * 10, "{} sent too few requests to mean anything", side.side);
+        assert_eq!(side.other_client_errors, 0);
+        // The dead node served requests before the kill and none after.
+        assert_eq!(side.per_node_requests.len(), 3);
+    }
+}

@@ -1,0 +1,26 @@
+//! rolling-restart: restarting every node in turn, as a deploy does, logs
+//! every stateful user out at least once and no stateless user.
+
+mod common;
+
+use harness::{Scenario, Side};
+
+#[test]
+fn a_deploy_logs_out_every_stateful_user_and_no_stateless_one() {
+    let report = common::run(Scenario::RollingRestart, 24, 4);
+
+    let stateful = common::side(&report, Side::Stateful);
+    assert_eq!(stateful.users_logged_out, stateful.users, "{:?}", stateful.findings);
+    assert_eq!(common::number(stateful, "users_never_logged_out"), 0.0);
+
+    let stateless = common::side(&report, Side::Stateless);
+    assert_eq!(stateless.users_logged_out, 0);
+    assert_eq!(stateless.carts_lost, 0);
+
+    for side in [stateful, stateless] {
+        assert_eq!(side.events.iter().filter(|e| e.kind == "restart").count(), 3, "{}", side.side);
+        assert_eq!(side.events.iter().filter(|e| e.kind == "start").count(), 3, "{}", side.side);
+        // Restarted nodes came back on their port and served again.
+        assert_eq!(side.per_node_requests.len(), 3, "{}", side.side);
+    }
+}

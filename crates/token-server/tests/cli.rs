@@ -1,0 +1,100 @@
+//! What only the token server's command line adds: `--token-key` (no key,
+//! no start) and `--revocation-redis`. The shared flags are tested on the
+//! stateful server (`crates/stateful-server/tests/cli.rs`).
+
+#[path = "../../stateful-server/tests/common/mod.rs"]
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{Node, assert_one_line_error, run_to_exit};
+use local_redis::RedisServer;
+use reqwest::header::{COOKIE, SET_COOKIE};
+
+const BIN: &str = env!("CARGO_BIN_EXE_token-server");
+const KEY: &str = "cli-test-key-that-is-longer-than-32-bytes";
+
+#[test]
+fn without_a_key_it_refuses_to_start_with_one_line() {
+    let output = Command::new(BIN)
+        .args(["--port", "0"])
+        .env_remove("TOKEN_KEY")
+        .env_remove("PORT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run token-server");
+    assert_ne!(output.status.code(), Some(0));
+    assert!(output.stdout.is_empty(), "stdout must stay empty on errors");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_one_line_error(&stderr);
+    assert!(stderr.contains("--token-key") && stderr.contains("TOKEN_KEY"), "{stderr}");
+}
+
+#[test]
+fn a_short_key_is_refused_with_one_line() {
+    let short = "x".repeat(31);
+    for (args, env) in [(vec!["--token-key", short.as_str()], vec![]), (vec![], vec![("TOKEN_KEY", short.as_str())])] {
+        let args: Vec<&str> = ["--port", "0"].into_iter().chain(args).collect();
+        let (code, stderr) = run_to_exit(BIN, &args, &env);
+        assert_ne!(code, Some(0));
+        assert_one_line_error(&stderr);
+        assert!(stderr.contains("32 bytes"), "{stderr}");
+        assert!(!stderr.contains(&short), "the key is echoed: {stderr}");
+    }
+}
+
+#[test]
+fn an_unusable_revocation_url_is_a_one_line_error() {
+    let (code, stderr) =
+        run_to_exit(BIN, &["--port", "0", "--token-key", KEY, "--revocation-redis", "http://127.0.0.1:1"], &[]);
+    assert_ne!(code, Some(0));
+    assert_one_line_error(&stderr);
+}
+
+#[test]
+fn help_does_not_show_the_key_from_the_environment() {
+    let output = Command::new(BIN).arg("--help").env("TOKEN_KEY", KEY).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--token-key") && help.contains("--revocation-redis"), "{help}");
+    assert!(!help.contains(KEY), "--help prints the key");
+}
+
+/// Logs in on `node` and returns the `sid` cookie's value.
+async fn login(node: &Node) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{}/login", node.base_url))
+        .header("content-type", "application/json")
+        .body(r#"{"user":"alice"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers().get(SET_COOKIE).unwrap().to_str().unwrap();
+    cookie.split(';').next().unwrap().strip_prefix("sid=").unwrap().to_string()
+}
+
+async fn me(node: &Node, sid: &str) -> reqwest::StatusCode {
+    let client = reqwest::Client::new();
+    client.get(format!("{}/me", node.base_url)).header(COOKIE, format!("sid={sid}")).send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn nodes_sharing_the_key_serve_each_other_and_a_stranger_does_not() {
+    let redis = RedisServer::start().unwrap();
+    let a = Node::start(BIN, &["--port", "0", "--node-id", "t1"], &[("TOKEN_KEY", KEY)]);
+    let b = Node::start(
+        BIN,
+        &["--port", "0", "--node-id", "t2", "--token-key", KEY, "--revocation-redis", &redis.url()],
+        &[],
+    );
+    let stranger = Node::start(BIN, &["--port", "0", "--node-id", "t3"], &[("TOKEN_KEY", &"z".repeat(40))]);
+
+    let health: serde_json::Value = a.get("/healthz").await.json().await.unwrap();
+    assert_eq!(health, serde_json::json!({ "node": "t1", "store": "token", "status": "ok" }));
+    assert_eq!(b.get("/healthz").await.status(), 200);
+
+    let sid = login(&a).await;
+    assert_eq!(me(&b, &sid).await, 200, "a node with the same key refused the token");
+    assert_eq!(me(&stranger, &sid).await, 401, "a node with another key accepted the token");
+}
