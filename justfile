@@ -4,18 +4,24 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Debian packages the project runs (servers it starts as real processes).
-packages := "redis-server"
+packages := "redis-server haproxy"
 
 # Build in release mode and show a node dying under both twins, side by side.
 demo: deps
     cargo build --release --workspace --bins
     target/release/harness demo
 
+# The same demo with a real HAProxy per twin between the users and the nodes (docs/haproxy.md).
+demo-haproxy: deps
+    cargo build --release --workspace --bins
+    target/release/harness demo --lb haproxy
+
 # Every test, every bench once in test mode, and clippy with warnings denied.
 test: deps
     cargo build --workspace --bins
     cargo test --workspace --all-targets
     cargo clippy --workspace --all-targets -- -D warnings
+    just book
 
 # Lookups in RAM and Redis, Redis under 64 tasks beside redis-benchmark, RAM per session and
 # `/me` beside actix-session. Plots: target/criterion/report/index.html; docs/benchmarks.md.
@@ -24,6 +30,23 @@ bench: deps
     mkdir -p target
     cargo bench -p stateful-vs-stateless --benches 2>&1 | tee target/bench.txt
 
+# Build the book (docs/, chapters in docs/SUMMARY.md) into target/book.
+book: book-tool
+    mdbook build book
+
+# Serve the built book on http://127.0.0.1:3000, loopback only (Ctrl-C stops it).
+book-serve: book
+    python3 -m http.server 3000 --bind 127.0.0.1 --directory target/book
+
+# Re-run every command whose output the book shows; rewrite its figures and charts.
+docs: deps
+    cargo build --release --workspace --bins
+    cargo run -p xtask -- docs
+
+# mdBook, built from crates.io where missing (HTML and search only: no web server).
+book-tool:
+    command -v mdbook >/dev/null 2>&1 || cargo install mdbook --locked --no-default-features --features search
+
 # Install the Debian packages above where missing (as root), or say how.
 deps:
     #!/usr/bin/env bash
@@ -31,7 +54,8 @@ deps:
     missing=()
     for pkg in {{packages}}; do
       bin="$pkg"
-      command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+      # haproxy lives in /usr/sbin, which a non-root PATH often lacks.
+      command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && exit 0
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

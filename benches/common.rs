@@ -86,3 +86,45 @@ pub fn session_of_json_size(bytes: usize) -> Session {
         items += 1;
     }
 }
+
+/// The ratio `b / a` of two operations' costs, robust to the background
+/// load of a shared machine: `a` and `b` run in alternating rounds of
+/// `batch` operations each (`run(batch)` returns the wall time of one
+/// round), and the median of the per-round ratios is kept, so a busy
+/// moment weighs on both sides of a ratio alike. Prints and returns it.
+pub fn paired_ratio(
+    what: &str,
+    batch: u64,
+    mut a: impl FnMut(u64) -> Duration,
+    mut b: impl FnMut(u64) -> Duration,
+) -> f64 {
+    let rounds = if measuring() { 21 } else { 1 };
+    let (mut ratios, mut a_times, mut b_times) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let ta = a(batch).as_secs_f64() / batch as f64;
+        let tb = b(batch).as_secs_f64() / batch as f64;
+        ratios.push(tb / ta);
+        a_times.push(ta);
+        b_times.push(tb);
+    }
+    let (ratio, ta, tb) = (median(&mut ratios), median(&mut a_times), median(&mut b_times));
+    println!(
+        "paired ratio {what} = {ratio:.2} (median of {rounds} alternating rounds of {batch}; {} vs {} per op)",
+        human(tb),
+        human(ta)
+    );
+    ratio
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn human(seconds: f64) -> String {
+    match seconds {
+        s if s < 1e-6 => format!("{:.0} ns", s * 1e9),
+        s if s < 1e-3 => format!("{:.1} µs", s * 1e6),
+        s => format!("{:.2} ms", s * 1e3),
+    }
+}

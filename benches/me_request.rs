@@ -55,28 +55,32 @@ fn me_request(c: &mut Criterion) {
     let system = actix_web::rt::System::new();
     let mut group = c.benchmark_group("me_request");
 
-    let app = system.block_on(test::init_service(ours(MemoryStore::new(TTL))));
-    let cookie = system.block_on(login(&app, SESSION_COOKIE));
-    group.bench_function("memory", |b| b.iter_custom(|iters| system.block_on(get_me(&app, &cookie, iters))));
-    drop(app);
+    let memory = system.block_on(test::init_service(ours(MemoryStore::new(TTL))));
+    let memory_cookie = system.block_on(login(&memory, SESSION_COOKIE));
+    group.bench_function("memory", |b| b.iter_custom(|iters| system.block_on(get_me(&memory, &memory_cookie, iters))));
 
     let store = RedisStore::new(&RedisSettings::new(server.url(), TTL)).unwrap();
-    let app = system.block_on(test::init_service(ours(store)));
-    let cookie = system.block_on(login(&app, SESSION_COOKIE));
-    group.bench_function("redis", |b| b.iter_custom(|iters| system.block_on(get_me(&app, &cookie, iters))));
-    drop(app);
+    let redis = system.block_on(test::init_service(ours(store)));
+    let redis_cookie = system.block_on(login(&redis, SESSION_COOKIE));
+    group.bench_function("redis", |b| b.iter_custom(|iters| system.block_on(get_me(&redis, &redis_cookie, iters))));
 
-    let app = system.block_on(async {
+    let peer = system.block_on(async {
         let store = RedisSessionStore::new(server.url()).await.unwrap();
         test::init_service(peer(store)).await
     });
-    let cookie = system.block_on(login(&app, PEER_COOKIE));
+    let peer_cookie = system.block_on(login(&peer, PEER_COOKIE));
     group.bench_function("actix_session_redis", |b| {
-        b.iter_custom(|iters| system.block_on(get_me(&app, &cookie, iters)))
+        b.iter_custom(|iters| system.block_on(get_me(&peer, &peer_cookie, iters)))
     });
-    drop(app);
-
     group.finish();
+
+    // The figures that matter, measured so that background load cancels.
+    let batch = if common::measuring() { 300 } else { 2 };
+    let on_memory = |n| system.block_on(get_me(&memory, &memory_cookie, n));
+    let on_redis = |n| system.block_on(get_me(&redis, &redis_cookie, n));
+    let on_peer = |n| system.block_on(get_me(&peer, &peer_cookie, n));
+    common::paired_ratio("me_request: redis / memory", batch, on_memory, on_redis);
+    common::paired_ratio("me_request: actix_session_redis / redis", batch, on_redis, on_peer);
     drop(server);
 }
 

@@ -125,6 +125,33 @@ fn redis_64_tasks(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The target's figure: the store with one handle per worker thread, as
+    // the app runs it, against redis-benchmark, in alternating rounds so
+    // that background load weighs on both alike.
+    if common::measuring() && redis_benchmark_rps(server.port(), 50, 1_000).is_some() {
+        let stores: Arc<Vec<RedisStore>> = Arc::new((0..2).map(|_| base.clone()).collect());
+        let store_rounds = |n| {
+            let (stores, credentials) = (Arc::clone(&stores), Arc::clone(&credentials));
+            runtime.block_on(in_tasks(n, move |task| {
+                let (stores, credentials) = (Arc::clone(&stores), Arc::clone(&credentials));
+                async move {
+                    let store = &stores[task % stores.len()];
+                    black_box(store.update(&credentials[task], Change::Touch).await.unwrap().unwrap());
+                }
+            }))
+        };
+        let benchmark_rounds = |n| {
+            let rps = redis_benchmark_rps(server.port(), 50, n).unwrap_or(f64::NAN);
+            Duration::from_secs_f64(n as f64 / rps)
+        };
+        common::paired_ratio(
+            "redis_64_tasks: store_touch ops/s (handles=2) / redis-benchmark -c 50 -t get ops/s",
+            50_000,
+            store_rounds,
+            benchmark_rounds,
+        );
+    }
     drop(server);
 }
 
@@ -151,6 +178,18 @@ where
         handle.await.unwrap();
     }
     start.elapsed()
+}
+
+/// `redis-benchmark -c CLIENTS -n REQUESTS -t get` against `port`: its
+/// requests per second, or `None` when it cannot run.
+fn redis_benchmark_rps(port: u16, clients: u32, requests: u64) -> Option<f64> {
+    let args = ["-p", &port.to_string(), "-c", &clients.to_string(), "-n", &requests.to_string(), "-t", "get", "--csv"]
+        .map(String::from);
+    let out = Command::new("redis-benchmark").args(&args).output().ok().filter(|out| out.status.success())?;
+    // "test","rps",...  then  "GET","104166.66",...
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("\"GET\""))?;
+    line.split(',').nth(1)?.trim_matches('"').parse().ok()
 }
 
 /// Runs `redis-benchmark -c CLIENTS -t get` against `port` and prints its

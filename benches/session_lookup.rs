@@ -100,6 +100,51 @@ fn ram_lookup(c: &mut Criterion) {
                 });
             },
         );
+
+        // The target's figure, measured so that background load cancels.
+        let batch = if common::measuring() { 20_000 } else { 100 };
+        let (mut next_a, mut next_b, mut next_c) =
+            (Cycle::new(credentials.len()), Cycle::new(credentials.len()), Cycle::new(credentials.len()));
+        let raw_get = |n| {
+            let raw = locked.lock().unwrap();
+            let start = Instant::now();
+            for _ in 0..n {
+                black_box(raw.get(black_box(credentials[next_a.step()].as_str())));
+            }
+            start.elapsed()
+        };
+        let mut store_lookup = |n| {
+            let start = Instant::now();
+            for _ in 0..n {
+                black_box(store.update_now(black_box(&credentials[next_b.step()]), &Change::Touch));
+            }
+            start.elapsed()
+        };
+        common::paired_ratio(
+            &format!("ram_lookup/{label}: store_lookup / hashmap_get"),
+            batch,
+            raw_get,
+            &mut store_lookup,
+        );
+        let by_hand = |n| {
+            let start = Instant::now();
+            for _ in 0..n {
+                let mut raw = locked.lock().unwrap();
+                let session = raw.get_mut(black_box(credentials[next_c.step()].as_str())).map(|s| {
+                    s.requests += 1;
+                    s.clone()
+                });
+                drop(raw);
+                black_box(session);
+            }
+            start.elapsed()
+        };
+        common::paired_ratio(
+            &format!("ram_lookup/{label}: store_lookup / locked_hashmap_get_mut_clone"),
+            batch,
+            by_hand,
+            store_lookup,
+        );
     }
     group.finish();
 }
@@ -226,6 +271,64 @@ fn redis_one_in_flight(c: &mut Criterion) {
         });
     });
     group.finish();
+
+    // The target's figures, measured so that background load cancels.
+    let batch = if common::measuring() { 300 } else { 2 };
+    let raw_get = |n: u64| {
+        let mut conn = raw_conn.clone();
+        let mut next = Cycle::new(SESSIONS);
+        runtime.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let value: Vec<u8> =
+                    redis::cmd("GET").arg(&raw_keys[next.step()]).query_async(&mut conn).await.unwrap();
+                black_box(value);
+            }
+            start.elapsed()
+        })
+    };
+    let store_touch = |n: u64| {
+        let mut next = Cycle::new(SESSIONS);
+        runtime.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                black_box(store.update(&credentials[next.step()], Change::Touch).await.unwrap().unwrap());
+            }
+            start.elapsed()
+        })
+    };
+    let update_pipeline = |n: u64| {
+        let mut conn = raw_conn.clone();
+        let mut next = Cycle::new(SESSIONS);
+        runtime.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let key = RedisStore::key(&SessionId::parse(&credentials[next.step()]).unwrap());
+                let mut pipe = redis::pipe();
+                pipe.hincr(&key, "requests", 1).ignore().pexpire(&key, 3_600_000).ignore().hgetall(&key);
+                let (hash,): (HashMap<String, String>,) = pipe.query_async(&mut conn).await.unwrap();
+                black_box(hash);
+            }
+            start.elapsed()
+        })
+    };
+    let pool_checkout_get = |n: u64| {
+        let mut next = Cycle::new(SESSIONS);
+        runtime.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let mut conn = pool.get().await.unwrap();
+                let value: Vec<u8> =
+                    redis::cmd("GET").arg(&raw_keys[next.step()]).query_async(&mut conn).await.unwrap();
+                black_box(value);
+            }
+            start.elapsed()
+        })
+    };
+    common::paired_ratio("redis_one_in_flight: store_touch / raw_get", batch, raw_get, store_touch);
+    common::paired_ratio("redis_one_in_flight: store_touch / raw_update_pipeline", batch, update_pipeline, store_touch);
+    common::paired_ratio("redis_one_in_flight: pool_checkout_get / raw_get", batch, raw_get, pool_checkout_get);
+
     runtime.block_on(async {
         let () = redis::cmd("FLUSHALL").query_async(&mut raw_conn).await.unwrap();
     });

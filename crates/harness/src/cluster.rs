@@ -206,6 +206,12 @@ impl Cluster {
             .stdout(Stdio::piped())
             .stderr(stderr)
             .kill_on_drop(true);
+        for (name, value) in self.side.env(&self.backing)? {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
         // Per-request logging would cost CPU the measurement needs.
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "warn");

@@ -21,18 +21,20 @@
 //!   where their next request goes and report what happened. The harness's
 //!   own [`router::Router`] implements `sticky` (with redispatch) and
 //!   `round-robin` and takes a node out of rotation when it refuses
-//!   connections, back in when `/healthz` answers. A real HAProxy can sit
-//!   behind the same trait; since its stickiness travels in a cookie, users
-//!   keep every cookie they are given ([`user::CookieJar`]).
-//! - **Sides in a table.** [`side::Side`] lists the twins; adding one is a
-//!   variant and a row.
+//!   connections, back in when `/healthz` answers. A real HAProxy sits
+//!   behind the same trait with `--lb haproxy` ([`haproxy`]); since its
+//!   stickiness travels in a cookie, users keep every cookie they are given
+//!   ([`user::CookieJar`]).
+//! - **Sides in a table.** [`side::Side`] lists the twins (the token twin
+//!   twice: without and with its deny list); adding one is a variant and a
+//!   row. Token nodes get one random key per run, in their environment.
 //! - **Sides one after another.** On a 2-core machine two clusters under load
 //!   at once would compete for the cores; run in turn, each side has the
 //!   machine to itself, with the same users, seed, think time and script
 //!   times on its own clock (see [`run`]).
 //! - **Bounded, paced load.** Each user thinks about 50 ms (±50 %) between
 //!   requests, so the load is a function of the user count, not of how fast
-//!   a side answers, and both sides see the same offered load. Every user
+//!   a side answers, and every side sees the same offered load. Every user
 //!   stops at the duration or at a request count, whichever comes first.
 //! - **Lock-free measuring.** Each user keeps its own HDR histogram, timeline
 //!   and counts; a side's records are merged once, at the end.
@@ -57,13 +59,15 @@
 //! - [`side`]: the twins and how each is started and routed.
 //! - [`cluster`]: node processes: start, kill, restart on the same port, add.
 //! - [`router`]: the load-balancer trait and the harness's own router.
+//! - [`haproxy`]: a real HAProxy behind the same trait (`--lb haproxy`).
 //! - [`user`]: virtual users, their cookie jar and ledger.
 //! - [`metrics`]: per-user records, timeline buckets, events, latency.
-//! - [`scenario`]: the five scenarios' scripts and findings.
+//! - [`scenario`]: the scenarios' scripts and findings.
 //! - [`run`]: configuration, running every side, the report types.
 //! - [`output`]: terminal table, verdict, JSON and SVG files.
 
 pub mod cluster;
+pub mod haproxy;
 pub mod metrics;
 pub mod output;
 pub mod router;
@@ -73,18 +77,21 @@ pub mod side;
 pub mod user;
 
 pub use router::{LoadBalancer, Policy, Router};
-pub use run::{Config, Report, SideReport, UsageError, run};
+pub use run::{Config, Lb, Report, SideReport, UsageError, run};
 pub use scenario::Scenario;
 pub use side::Side;
 
 /// Server binaries of the known sides that cannot be found in `bin_dir` (or
 /// beside this executable): examples use it to say what to build first.
 pub fn missing_binaries(bin_dir: Option<&std::path::Path>) -> Vec<&'static str> {
-    Side::ALL
+    let mut missing: Vec<&'static str> = Side::ALL
         .iter()
         .map(|side| side.info().binary)
         .filter(|binary| cluster::find_binary(binary, bin_dir).is_none())
-        .collect()
+        .collect();
+    // Two token sides share one binary.
+    missing.dedup();
+    missing
 }
 
 /// Runs `config` on a runtime of its own and returns the report; Ctrl-C

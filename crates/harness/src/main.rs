@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use harness::{Config, Interrupted, Report, Scenario, Side, UsageError, output, parse_duration};
+use harness::haproxy::Balance;
+use harness::{Config, Interrupted, Lb, Report, Scenario, Side, UsageError, output, parse_duration};
 
 #[derive(Parser)]
 #[command(name = "harness", version, about = "Real clusters of the twin servers under load: what each user lost")]
@@ -21,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Node death on both twins side by side, about 20 seconds.
+    /// Node death on every twin side by side, about 30 seconds.
     Demo {
         #[command(flatten)]
         common: Common,
@@ -70,6 +71,12 @@ struct Common {
     /// Directory holding the server binaries [default: beside this executable].
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// What balances the load: the harness's own router, or a real HAProxy process per side.
+    #[arg(long, default_value = "harness", value_parser = parse_lb)]
+    lb: Lb,
+    /// HAProxy's `balance` algorithm: roundrobin, or source (nginx's ip_hash) [default: roundrobin].
+    #[arg(long, value_parser = parse_balance)]
+    lb_balance: Option<Balance>,
 }
 
 fn parse_scenario(text: &str) -> Result<Scenario, String> {
@@ -77,6 +84,14 @@ fn parse_scenario(text: &str) -> Result<Scenario, String> {
 }
 
 fn parse_side(text: &str) -> Result<Side, String> {
+    text.parse()
+}
+
+fn parse_lb(text: &str) -> Result<Lb, String> {
+    text.parse()
+}
+
+fn parse_balance(text: &str) -> Result<Balance, String> {
     text.parse()
 }
 
@@ -133,6 +148,8 @@ fn apply(config: &mut Config, common: Common) {
     config.json = common.json;
     config.sides = common.sides;
     config.bin_dir = common.bin_dir;
+    config.lb = common.lb;
+    config.lb_balance = common.lb_balance;
     config.progress = true;
 }
 
@@ -151,6 +168,12 @@ fn print_intro(config: &Config, demo: bool) {
             config.users,
             config.duration.as_secs_f64(),
             config.seed
+        );
+    }
+    if config.lb == Lb::Haproxy {
+        println!(
+            "Load balancer: a real HAProxy per side (balance {}); its configuration is written to --out.",
+            config.lb_balance.unwrap_or_default()
         );
     }
     println!();

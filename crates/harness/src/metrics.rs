@@ -174,6 +174,23 @@ pub struct UserRecord {
     pub logouts: Vec<Logout>,
     /// Times at which the cart stopped matching the ledger.
     pub cart_losses: Vec<u64>,
+    /// Logouts the user asked for (`POST /logout` answered 204).
+    pub logouts_done: u64,
+    /// Requests an attacker sent with a cookie captured before a logout.
+    pub replays_sent: u64,
+    /// Of those, answered 200: the logged-out session still worked.
+    pub replays_accepted: u64,
+    /// Cart adds sent two at a time, acknowledged with 200, and checked
+    /// by the next cart read.
+    pub paired_adds: u64,
+    /// Of those, missing from the next cart read.
+    pub paired_adds_lost: u64,
+    /// Bytes of the longest `sid` cookie value the user was given.
+    pub sid_bytes_max: u64,
+    /// Sum and count of the `sid` cookie values' lengths, for the mean.
+    pub sid_bytes_sum: u64,
+    /// How many `sid` cookies the user was given.
+    pub sid_cookies: u64,
 }
 
 impl UserRecord {
@@ -194,6 +211,14 @@ impl UserRecord {
             logins: Vec::new(),
             logouts: Vec::new(),
             cart_losses: Vec::new(),
+            logouts_done: 0,
+            replays_sent: 0,
+            replays_accepted: 0,
+            paired_adds: 0,
+            paired_adds_lost: 0,
+            sid_bytes_max: 0,
+            sid_bytes_sum: 0,
+            sid_cookies: 0,
         }
     }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::run::{Config, Report, SideReport};
+use crate::run::{Config, Lb, Report, SideReport};
 
 /// Writes the JSON report and the SVG chart into `out_dir`, and the JSON
 /// report to `--json` as well, and records the paths in `report`.
@@ -44,6 +44,12 @@ pub fn table(report: &Report) -> String {
         rows.push((label.to_string(), sides.iter().map(f).collect()));
     };
     row("routing", &|s| s.routing.to_string());
+    if sides.iter().any(|s| s.lb != Lb::Harness) {
+        row("load balancer", &|s| match s.lb_balance {
+            Some(balance) => format!("{} (balance {balance})", s.lb),
+            None => s.lb.to_string(),
+        });
+    }
     row("nodes at start", &|s| s.nodes.to_string());
     row("users", &|s| s.users.to_string());
     row("requests", &|s| s.requests.to_string());
@@ -54,7 +60,11 @@ pub fn table(report: &Report) -> String {
     });
     row("carts lost", &|s| format!("{} of {}", s.carts_lost, s.users));
     row("latency p50 / p99", &|s| format!("{:.2} / {:.2} ms", s.latency_ms.p50, s.latency_ms.p99));
-    let most_nodes = sides.iter().map(|s| s.per_node_requests.len()).max().unwrap_or(0);
+    let most_nodes = sides
+        .iter()
+        .map(|s| s.per_node_requests.len().max(s.lb_per_node_requests.as_ref().map_or(0, |c| c.len())))
+        .max()
+        .unwrap_or(0);
     for n in 1..=most_nodes {
         let label = format!("node {n} share");
         rows.push((
@@ -64,9 +74,13 @@ pub fn table(report: &Report) -> String {
                 .map(|s| {
                     let name = format!("{}-{n}", s.side);
                     let total: u64 = s.per_node_requests.values().sum();
-                    match s.per_node_requests.get(&name) {
-                        Some(&count) => format!("{} ({count})", percent(count, total)),
-                        None => "-".to_string(),
+                    // Beside the users' X-Node count, HAProxy's own, when it ran.
+                    let lb = s.lb_per_node_requests.as_ref().and_then(|counts| counts.get(&name));
+                    match (s.per_node_requests.get(&name), lb) {
+                        (Some(&count), Some(lb)) => format!("{} ({count}; haproxy {lb})", percent(count, total)),
+                        (Some(&count), None) => format!("{} ({count})", percent(count, total)),
+                        (None, Some(lb)) => format!("- (haproxy {lb})"),
+                        (None, None) => "-".to_string(),
                     }
                 })
                 .collect(),
@@ -148,7 +162,53 @@ pub fn verdict(report: &Report) -> Vec<String> {
             side.requests,
         ));
     }
+    for side in &report.sides {
+        lines.extend(haproxy_lines(side));
+    }
     lines.extend(report.notes.iter().cloned());
+    lines
+}
+
+/// What HAProxy itself saw on one side: whether its per-node counts agree
+/// with the users' `X-Node` counts, and how long a killed node stayed in
+/// rotation.
+fn haproxy_lines(side: &SideReport) -> Vec<String> {
+    let Some(lb_counts) = &side.lb_per_node_requests else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    let differ: Vec<String> = lb_counts
+        .iter()
+        .filter(|(node, n)| side.per_node_requests.get(*node).copied().unwrap_or(0) != **n)
+        .map(|(node, n)| format!("{node} {n} vs {}", side.per_node_requests.get(node).copied().unwrap_or(0)))
+        .collect();
+    if differ.is_empty() {
+        lines.push(format!("{}: HAProxy's per-node counts (show stat req_tot) equal the X-Node counts.", side.side));
+    } else {
+        lines.push(format!(
+            "{}: HAProxy's per-node counts differ from X-Node (haproxy vs X-Node): {}; {} requests failed.",
+            side.side,
+            differ.join(", "),
+            side.failed_requests
+        ));
+    }
+    for kill in side.events.iter().filter(|e| e.kind == "kill") {
+        let down =
+            side.lb_status_changes.iter().find(|c| c.node == kill.node && c.t_ms >= kill.t_ms && c.status == "DOWN");
+        if let Some(down) = down {
+            lines.push(format!(
+                "{}: HAProxy marked {} DOWN {} ms after the kill (health check every 200 ms, fall 2); \
+                 meanwhile it redispatched {} requests that found it dead to other nodes.",
+                side.side,
+                kill.node,
+                down.t_ms - kill.t_ms,
+                side.lb_redispatched.get(&kill.node).copied().unwrap_or(0)
+            ));
+        }
+    }
+    if let Some(config) = &side.lb_config {
+        lines.push(format!("{}: HAProxy configuration: {}", side.side, config.display()));
+    }
     lines
 }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde::Serialize;
 
 /// How a load balancer picks a node.
@@ -67,6 +68,17 @@ pub trait LoadBalancer: Send + Sync {
     fn add_backend(&self, name: &str, url: &str);
     /// The policy, for the report.
     fn policy(&self) -> Policy;
+    /// An operator takes node `name` out of rotation before a planned
+    /// restart; resolves once it has no request in flight. The harness's own
+    /// router needs no notice: it sees the refused connections.
+    fn take_out<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Node `name` is back after a planned restart; resolves once the load
+    /// balancer sends it requests again.
+    fn put_back<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 #[derive(Debug)]

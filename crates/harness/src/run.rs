@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, find_binary};
+use crate::haproxy::{Balance, Files, Haproxy, StatusChange};
 use crate::metrics::{Bucket, Clock, Event, Events, Latency, Live, Logout, UserRecord, merge_timeline, new_histogram};
 use crate::router::{LoadBalancer, Policy, Router};
 use crate::scenario::{RedisHandle, Scenario, Stage};
@@ -55,6 +56,42 @@ pub struct Config {
     pub json: Option<PathBuf>,
     /// Draw a progress bar (only on a terminal).
     pub progress: bool,
+    /// What balances the load: the harness's own router or a real HAProxy.
+    pub lb: Lb,
+    /// HAProxy's `balance` algorithm (`--lb haproxy` only); `None` = roundrobin.
+    pub lb_balance: Option<Balance>,
+}
+
+/// What sits between the users and the nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lb {
+    /// The harness's own [`Router`].
+    #[default]
+    Harness,
+    /// A real `haproxy` process per side (see [`crate::haproxy`]).
+    Haproxy,
+}
+
+impl std::fmt::Display for Lb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Lb::Harness => "harness",
+            Lb::Haproxy => "haproxy",
+        })
+    }
+}
+
+impl std::str::FromStr for Lb {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "harness" => Ok(Lb::Harness),
+            "haproxy" => Ok(Lb::Haproxy),
+            _ => Err(format!("unknown load balancer `{s}` (expected harness or haproxy)")),
+        }
+    }
 }
 
 impl Config {
@@ -73,6 +110,8 @@ impl Config {
             out_dir: None,
             json: None,
             progress: false,
+            lb: Lb::Harness,
+            lb_balance: None,
         }
     }
 
@@ -155,6 +194,25 @@ pub struct SideReport {
     pub findings: BTreeMap<String, Value>,
     /// The first forced logouts, in time order, by user.
     pub logouts: Vec<Logout>,
+    /// What balanced the load.
+    pub lb: Lb,
+    /// HAProxy's `balance` algorithm, with `--lb haproxy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_balance: Option<Balance>,
+    /// The HAProxy configuration this side ran, when written to `--out`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_config: Option<PathBuf>,
+    /// Requests served per node by HAProxy's count (`show stat` `req_tot`),
+    /// beside `per_node_requests` (the users' `X-Node` count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_per_node_requests: Option<BTreeMap<String, u64>>,
+    /// Requests HAProxy redispatched away from a node (`wredis`): it could
+    /// not connect, so another node served them. Nodes with none are left out.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub lb_redispatched: BTreeMap<String, u64>,
+    /// Server status changes HAProxy reported (`UP`, `DOWN`, `MAINT`, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lb_status_changes: Vec<StatusChange>,
 }
 
 /// Why a run could not start: reported as bad usage (exit 2) by the binary.
@@ -183,7 +241,9 @@ pub fn resolve_sides(config: &Config) -> Result<Vec<(Side, PathBuf)>> {
             })
             .collect(),
         None => {
-            let found: Vec<_> = Side::ALL
+            let found: Vec<_> = config
+                .scenario
+                .default_sides()
                 .iter()
                 .filter_map(|&side| find_binary(side.info().binary, bin_dir).map(|path| (side, path)))
                 .collect();
@@ -200,11 +260,23 @@ pub async fn run(config: &Config) -> Result<Report> {
     if config.nodes == 0 || config.users == 0 || config.duration.is_zero() {
         bail!(UsageError("--nodes, --users and --duration must be greater than zero".into()));
     }
+    if config.lb == Lb::Harness && config.lb_balance.is_some() {
+        bail!(UsageError("--lb-balance chooses HAProxy's algorithm: it needs --lb haproxy".into()));
+    }
+    if config.lb == Lb::Haproxy && !crate::haproxy::is_installed() {
+        bail!(UsageError(format!(
+            "haproxy is not installed (--lb haproxy runs it); install it with `{}`",
+            crate::haproxy::INSTALL_HINT
+        )));
+    }
     let sides = resolve_sides(config)?;
     let redis = start_redis(config, &sides).await?;
+    // One key per run, shared by every token node (see `side`).
+    let token_key = crate::side::random_key()?;
     let mut reports = Vec::new();
     for (side, binary) in &sides {
-        reports.push(run_side(config, *side, binary.clone(), &redis).await?);
+        let backing = Backing { redis_url: redis.url(), token_keys: config.scenario.token_keys(&token_key) };
+        reports.push(run_side(config, *side, binary.clone(), &redis, backing).await?);
     }
     let mut report = Report {
         scenario: config.scenario.name().to_string(),
@@ -237,23 +309,39 @@ async fn start_redis(config: &Config, sides: &[(Side, PathBuf)]) -> Result<Redis
     Ok(RedisHandle::Owned(Arc::new(Mutex::new(server))))
 }
 
-async fn run_side(config: &Config, side: Side, binary: PathBuf, redis: &RedisHandle) -> Result<SideReport> {
-    let backing = Backing { redis_url: redis.url() };
+async fn run_side(
+    config: &Config,
+    side: Side,
+    binary: PathBuf,
+    redis: &RedisHandle,
+    backing: Backing,
+) -> Result<SideReport> {
     let log_dir = config.out_dir.as_ref().map(|d| d.join("logs").join(config.scenario.name()));
     let mut cluster = Cluster::start(side, binary, backing, config.nodes, log_dir)
         .await
         .with_context(|| format!("cannot start the {side} cluster"))?;
     let routing = config.scenario.routing(side);
-    let router = Router::new(routing, cluster.nodes().iter().map(|n| (n.name.clone(), n.url())));
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(500))
         .pool_idle_timeout(Duration::from_secs(30))
         .build()
         .context("cannot build the HTTP client")?;
-    let health = router.spawn_health_checks(client.clone(), Duration::from_millis(100));
-    let balancer: Arc<dyn LoadBalancer> = router;
+    let (balancer, health, haproxy): (Arc<dyn LoadBalancer>, _, _) = match config.lb {
+        Lb::Harness => {
+            let router = Router::new(routing, cluster.nodes().iter().map(|n| (n.name.clone(), n.url())));
+            let health = router.spawn_health_checks(client.clone(), Duration::from_millis(100));
+            (router, Some(health), None)
+        }
+        Lb::Haproxy => {
+            let haproxy = start_haproxy(config, side, routing, &cluster).await?;
+            (Arc::clone(&haproxy) as Arc<dyn LoadBalancer>, None, Some(haproxy))
+        }
+    };
 
     let clock = Clock::start();
+    if let Some(haproxy) = &haproxy {
+        haproxy.watch(clock);
+    }
     let events = Arc::new(Events::new(clock));
     let live = Arc::new(Live::default());
     let crowd = Arc::new(Crowd {
@@ -265,6 +353,7 @@ async fn run_side(config: &Config, side: Side, binary: PathBuf, redis: &RedisHan
         duration: config.duration,
         max_requests: config.max_requests_per_user(),
         seed: config.seed,
+        script: config.scenario.user_script(),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..config.users {
@@ -286,7 +375,14 @@ async fn run_side(config: &Config, side: Side, binary: PathBuf, redis: &RedisHan
     while let Some(record) = tasks.join_next().await {
         users.push(record.context("a virtual user panicked")?);
     }
-    health.abort();
+    if let Some(health) = health {
+        health.abort();
+    }
+    // Read HAProxy's counts now: every user is done, no request is in flight.
+    let lb_stats = match &haproxy {
+        Some(haproxy) => Some(haproxy.per_node_stats().context("cannot read HAProxy's statistics")?),
+        None => None,
+    };
     if let Some((bar, ticker)) = progress {
         ticker.abort();
         bar.finish_and_clear();
@@ -295,7 +391,33 @@ async fn run_side(config: &Config, side: Side, binary: PathBuf, redis: &RedisHan
     scripted.with_context(|| format!("the {} script failed on the {side} side", config.scenario))?;
     users.sort_by(|a, b| a.name.cmp(&b.name));
     let events = events.snapshot();
-    Ok(summarize(config, side, routing, &users, events))
+    let mut report = summarize(config, side, routing, &users, events);
+    if let Some(haproxy) = haproxy {
+        report.lb_balance = Some(haproxy.balance());
+        report.lb_config = config.out_dir.as_ref().map(|_| haproxy.config_path().to_path_buf());
+        if let Some(stats) = lb_stats {
+            report.lb_per_node_requests = Some(stats.iter().map(|(node, s)| (node.clone(), s.req_tot)).collect());
+            report.lb_redispatched =
+                stats.iter().filter(|(_, s)| s.wredis > 0).map(|(node, s)| (node.clone(), s.wredis)).collect();
+        }
+        report.lb_status_changes = haproxy.status_changes();
+    }
+    Ok(report)
+}
+
+/// Starts HAProxy in front of `cluster`; its configuration goes into the
+/// out dir as `haproxy-SCENARIO-SIDE.cfg`, its messages beside the node logs.
+async fn start_haproxy(config: &Config, side: Side, routing: Policy, cluster: &Cluster) -> Result<Arc<Haproxy>> {
+    let scenario = config.scenario.name();
+    let files = Files {
+        config: config.out_dir.as_ref().map(|d| d.join(format!("haproxy-{scenario}-{side}.cfg"))),
+        log: config.out_dir.as_ref().map(|d| d.join("logs").join(scenario).join(format!("haproxy-{side}.log"))),
+    };
+    let nodes: Vec<(String, std::net::SocketAddr)> = cluster.nodes().iter().map(|n| (n.name.clone(), n.addr)).collect();
+    let balance = config.lb_balance.unwrap_or_default();
+    Haproxy::start(side.name(), routing, balance, &nodes, files)
+        .await
+        .with_context(|| format!("cannot start HAProxy in front of the {side} cluster"))
 }
 
 fn summarize(config: &Config, side: Side, routing: Policy, users: &[UserRecord], events: Vec<Event>) -> SideReport {
@@ -342,6 +464,12 @@ fn summarize(config: &Config, side: Side, routing: Policy, users: &[UserRecord],
         other_client_errors: users.iter().map(|u| u.other_client_errors).sum(),
         per_node_logins,
         logouts,
+        lb: config.lb,
+        lb_balance: None,
+        lb_config: None,
+        lb_per_node_requests: None,
+        lb_redispatched: BTreeMap::new(),
+        lb_status_changes: Vec::new(),
     }
 }
 

@@ -1,9 +1,18 @@
-//! The five scenarios: what happens to the cluster while users play, and
-//! what is worth measuring afterwards.
+//! The scenarios: what happens to the cluster while users play, and what is
+//! worth measuring afterwards.
 //!
 //! A scenario is a script on the side's clock (kill node 1 at a third of the
 //! run, …) plus the findings it computes from the users' records. Every side
 //! runs the same script at the same times, so their rows compare.
+//!
+//! Three scenarios show what the token twin gives up rather than what a
+//! cluster does to it: `logout-replay` (users log out; an attacker replays
+//! the cookie captured before; it also runs the `token-revocation` side, the
+//! token twin with its deny list), `key-mismatch` (token nodes that do not
+//! share a key, beside the stateful twin without stickiness) and
+//! `concurrent-cart` (two adds at once from one client). They change what
+//! users do ([`Scenario::user_script`]) or what nodes are given
+//! ([`Scenario::token_keys`]), not the cluster.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,7 +27,8 @@ use serde_json::{Value, json};
 use crate::cluster::Cluster;
 use crate::metrics::{Clock, Event, Events, UserRecord};
 use crate::router::{LoadBalancer, Policy};
-use crate::side::Side;
+use crate::side::{Side, TokenKeys};
+use crate::user::Script;
 
 /// One scenario of the harness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +43,12 @@ pub enum Scenario {
     RollingRestart,
     /// Redis stops for a few seconds and comes back with its data.
     RedisOutage,
+    /// Users log out; an attacker replays the cookies captured before.
+    LogoutReplay,
+    /// Token nodes each with their own key, round-robin.
+    KeyMismatch,
+    /// Each cart add is two requests at once with the same cookie.
+    ConcurrentCart,
 }
 
 /// The Redis a run uses, as the scenario can reach it.
@@ -81,6 +97,9 @@ impl Scenario {
         Scenario::ScaleOut,
         Scenario::RollingRestart,
         Scenario::RedisOutage,
+        Scenario::LogoutReplay,
+        Scenario::KeyMismatch,
+        Scenario::ConcurrentCart,
     ];
 
     /// The name on the command line.
@@ -91,6 +110,9 @@ impl Scenario {
             Scenario::ScaleOut => "scale-out",
             Scenario::RollingRestart => "rolling-restart",
             Scenario::RedisOutage => "redis-outage",
+            Scenario::LogoutReplay => "logout-replay",
+            Scenario::KeyMismatch => "key-mismatch",
+            Scenario::ConcurrentCart => "concurrent-cart",
         }
     }
 
@@ -104,14 +126,48 @@ impl Scenario {
             Scenario::RedisOutage => {
                 "Redis stops a quarter of the way in for a few seconds and comes back with its data"
             }
+            Scenario::LogoutReplay => {
+                "users log out mid-run; an attacker replays their old cookies: how many are still accepted"
+            }
+            Scenario::KeyMismatch => "token nodes without a shared key (round-robin), beside stateful round-robin",
+            Scenario::ConcurrentCart => "two cart adds at once from one client: how many updates are lost",
         }
     }
 
     /// How `side` is routed in this scenario.
     pub fn routing(self, side: Side) -> Policy {
         match self {
-            Scenario::RoundRobin => Policy::RoundRobin,
+            // key-mismatch compares token nodes that cannot read each
+            // other's sessions with the stateful twin in the same position.
+            Scenario::RoundRobin | Scenario::KeyMismatch => Policy::RoundRobin,
             _ => side.info().routing,
+        }
+    }
+
+    /// The sides a run picks without `--sides`: one per twin, plus the
+    /// token twin with its deny list where logout is the point.
+    pub fn default_sides(self) -> &'static [Side] {
+        match self {
+            Scenario::LogoutReplay => Side::ALL,
+            _ => Side::DEFAULT,
+        }
+    }
+
+    /// Which key each token node gets: the run's shared key, except in
+    /// key-mismatch.
+    pub fn token_keys(self, run_key: &str) -> TokenKeys {
+        match self {
+            Scenario::KeyMismatch => TokenKeys::PerNode,
+            _ => TokenKeys::Shared(run_key.to_string()),
+        }
+    }
+
+    /// What users do beyond the usual loop.
+    pub fn user_script(self) -> Script {
+        match self {
+            Scenario::LogoutReplay => Script::LogoutThenReplay,
+            Scenario::ConcurrentCart => Script::ConcurrentAdds,
+            _ => Script::Shop,
         }
     }
 
@@ -138,7 +194,7 @@ impl Scenario {
                 cluster.kill(0).await?;
                 events.record("kill", &name);
             }
-            Scenario::RoundRobin => {}
+            Scenario::RoundRobin | Scenario::LogoutReplay | Scenario::KeyMismatch | Scenario::ConcurrentCart => {}
             Scenario::ScaleOut => {
                 at(1.0 / 3.0).await;
                 let index = cluster.add_node().await?;
@@ -151,8 +207,11 @@ impl Scenario {
                 for index in 0..count {
                     at(0.2 + 0.6 * index as f64 / count as f64).await;
                     let name = cluster.nodes()[index].name.clone();
+                    // As an operator would: out of rotation, restart, back in.
+                    balancer.take_out(&name).await?;
                     events.record("restart", &name);
                     cluster.restart(index).await?;
+                    balancer.put_back(&name).await?;
                     events.record("start", &name);
                 }
             }
@@ -201,7 +260,7 @@ impl Scenario {
                     out.insert("failed_away_from_kill".into(), json!(failed_far));
                 }
             }
-            Scenario::RoundRobin => {
+            Scenario::RoundRobin | Scenario::KeyMismatch => {
                 let logins: usize = users.iter().map(|u| u.logins.len()).sum();
                 let requests: u64 = users.iter().map(|u| u.requests).sum();
                 let unauthorized: u64 = users.iter().map(|u| u.unauthorized).sum();
@@ -262,6 +321,31 @@ impl Scenario {
                     );
                 }
             }
+            Scenario::LogoutReplay => {
+                let sent: u64 = users.iter().map(|u| u.replays_sent).sum();
+                let accepted: u64 = users.iter().map(|u| u.replays_accepted).sum();
+                out.insert("logouts".into(), json!(users.iter().map(|u| u.logouts_done).sum::<u64>()));
+                out.insert("replays_sent".into(), json!(sent));
+                out.insert("replays_accepted".into(), json!(accepted));
+                out.insert(
+                    "sessions_replayed_after_logout".into(),
+                    json!(users.iter().filter(|u| u.replays_accepted > 0).count()),
+                );
+            }
+            Scenario::ConcurrentCart => {
+                let checked: u64 = users.iter().map(|u| u.paired_adds).sum();
+                let lost: u64 = users.iter().map(|u| u.paired_adds_lost).sum();
+                out.insert("concurrent_adds_checked".into(), json!(checked));
+                out.insert("concurrent_adds_lost".into(), json!(lost));
+                out.insert("concurrent_adds_lost_share".into(), json!(ratio(lost, checked)));
+            }
+        }
+        // Every scenario: what a session costs on the wire.
+        let cookies: u64 = users.iter().map(|u| u.sid_cookies).sum();
+        let bytes: u64 = users.iter().map(|u| u.sid_bytes_sum).sum();
+        if let Some(mean) = bytes.checked_div(cookies) {
+            out.insert("sid_cookie_bytes_mean".into(), json!(mean));
+            out.insert("sid_cookie_bytes_max".into(), json!(users.iter().map(|u| u.sid_bytes_max).max()));
         }
         out
     }
@@ -283,6 +367,25 @@ impl Scenario {
                 }
                 notes
             }
+            Scenario::LogoutReplay => vec![
+                "A replay is the attacker's GET /me with a cookie copied before the user logged out. The token twin \
+                 cannot end a copy it handed out: it keeps working until it expires (--session-ttl after its last \
+                 use). token-revocation puts the session's id on a deny list in Redis at logout, and every node \
+                 refuses it: that is server-side state again."
+                    .to_string(),
+            ],
+            Scenario::KeyMismatch => vec![
+                "Each token node made up its own key, so no node accepts another's tokens: under round-robin users \
+                 are logged out as on the stateful twin without stickiness. Stateless nodes still need shared \
+                 configuration: the same key, delivered to every node."
+                    .to_string(),
+            ],
+            Scenario::ConcurrentCart => vec![
+                "Each add is two POST /cart sent at once with the same cookie. The token twin answers each with a new \
+                 cookie holding only its own change; the client keeps the later one and the other add is gone. The \
+                 server-side stores apply both."
+                    .to_string(),
+            ],
             _ => Vec::new(),
         }
     }

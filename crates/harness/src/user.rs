@@ -16,25 +16,56 @@
 //!   or a forced logout while the ledger held items (the cart went with the
 //!   session). A `POST /cart` that got no answer or a 5xx may or may not
 //!   have been applied: until the next check, the ledger accepts either.
+//!
+//! Two scenarios change the loop ([`Script`]):
+//!
+//! - **logout, then replay** (`logout-replay`): once, somewhere between 30 %
+//!   and 60 % of the run, the user copies its `sid` cookie, logs out and
+//!   logs in again. An attacker who captured that copy then replays it
+//!   ([`REPLAYS`] times right away, through the same load balancer, and once
+//!   more when the run ends): each `GET /me` answered 200 is a replay the
+//!   logout did not stop.
+//! - **concurrent adds** (`concurrent-cart`): the add step sends two
+//!   `POST /cart` at once (two different items, one each) with the same
+//!   cookie, as two tabs would, and keeps every `Set-Cookie` in the order
+//!   the answers arrive, as a browser does, so the later one wins. The next
+//!   cart read counts acknowledged adds that are missing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::header::{COOKIE, SET_COOKIE};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 use crate::metrics::{Class, Clock, Live, Login, Logout, UserRecord};
-use crate::router::{LoadBalancer, Outcome};
+use crate::router::{LoadBalancer, Outcome, Route};
 
 /// Items users put in their carts.
 const ITEMS: &[&str] = &["book", "pen", "mug", "lamp", "sock", "tea"];
 /// Longest a request may take before it counts as failed.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Replays of a captured cookie right after the logout (with round-robin
+/// routing on 3 nodes, one per node).
+pub const REPLAYS: u64 = 3;
+
+/// What a user does beyond the usual loop, as the scenario asks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Script {
+    /// The usual loop.
+    #[default]
+    Shop,
+    /// Log out once mid-run; an attacker replays the old cookie.
+    LogoutThenReplay,
+    /// Cart adds go two at a time, with the same cookie.
+    ConcurrentAdds,
+}
 
 /// What all users of one side share.
 pub struct Crowd {
@@ -54,6 +85,8 @@ pub struct Crowd {
     pub max_requests: u64,
     /// The run's seed.
     pub seed: u64,
+    /// What users do beyond the usual loop.
+    pub script: Script,
 }
 
 /// The name of user `index`: the same on every side of a run.
@@ -120,6 +153,40 @@ struct Answer {
     body: Option<Value>,
 }
 
+/// An HTTP answer as it came off the wire, before the user looked at it.
+struct Reply {
+    status: StatusCode,
+    node: Option<String>,
+    set_cookies: Vec<String>,
+    /// `None` when the body broke off.
+    bytes: Option<Vec<u8>>,
+}
+
+/// A sent request: when it started, where it went, what came back, how long it took.
+struct Exchange {
+    t_ms: u64,
+    route: Route,
+    reply: reqwest::Result<Reply>,
+    latency: Duration,
+}
+
+/// Sends a prepared request and reads the whole answer, touching nothing
+/// of the user's (so two can be in flight at once).
+async fn exchange((t_ms, route, request): (u64, Route, RequestBuilder)) -> Exchange {
+    let started = Instant::now();
+    let reply = async {
+        let response = request.send().await?;
+        let status = response.status();
+        let node = response.headers().get("x-node").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let set_cookies =
+            response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
+        let bytes = response.bytes().await.ok().map(|b| b.to_vec());
+        Ok(Reply { status, node, set_cookies, bytes })
+    }
+    .await;
+    Exchange { t_ms, route, reply, latency: started.elapsed() }
+}
+
 /// One virtual user.
 struct User {
     index: usize,
@@ -132,6 +199,8 @@ struct User {
     ledger: BTreeMap<String, u64>,
     /// Adds that may or may not have reached the server.
     uncertain: BTreeMap<String, u64>,
+    /// Items of acknowledged two-at-once adds since the last cart read.
+    paired: Vec<String>,
 }
 
 /// Plays user `index` from `start_after` until the crowd's duration ends
@@ -147,14 +216,32 @@ pub async fn play(crowd: Arc<Crowd>, index: usize, start_after: Duration) -> Use
         session_node: String::new(),
         ledger: BTreeMap::new(),
         uncertain: BTreeMap::new(),
+        paired: Vec::new(),
         crowd,
     };
     tokio::time::sleep_until(user.crowd.clock.at(start_after).into()).await;
     let end = user.crowd.clock.at(user.crowd.duration);
+    // When this user logs out, in `logout-replay`; the captured cookie.
+    let mut logout_at = match user.crowd.script {
+        Script::LogoutThenReplay => {
+            Some(user.crowd.clock.at(user.crowd.duration.mul_f64(user.rng.random_range(0.3..0.6))))
+        }
+        _ => None,
+    };
+    let mut captured: Option<String> = None;
     let mut step = 0_u64;
-    while std::time::Instant::now() < end && user.record.requests < user.crowd.max_requests {
-        if user.logged_in {
+    while Instant::now() < end && user.record.requests < user.crowd.max_requests {
+        if user.logged_in && logout_at.is_some_and(|at| Instant::now() >= at) {
+            if let Some(copy) = user.log_out().await {
+                logout_at = None;
+                for _ in 0..REPLAYS {
+                    user.replay(&copy).await;
+                }
+                captured = Some(copy);
+            }
+        } else if user.logged_in {
             match step % 3 {
+                0 if user.crowd.script == Script::ConcurrentAdds => user.add_two_at_once().await,
                 0 => user.add_item().await,
                 1 => user.check_cart().await,
                 _ => user.read_me().await,
@@ -165,8 +252,12 @@ pub async fn play(crowd: Arc<Crowd>, index: usize, start_after: Duration) -> Use
             step = 0;
         }
         let think = user.crowd.think.mul_f64(user.rng.random_range(0.5..1.5));
-        let wake = (std::time::Instant::now() + think).min(end);
+        let wake = (Instant::now() + think).min(end);
         tokio::time::sleep_until(wake.into()).await;
+    }
+    // The attacker tries once more, seconds after the logout.
+    if let Some(copy) = captured {
+        user.replay(&copy).await;
     }
     user.record
 }
@@ -211,6 +302,17 @@ impl User {
         if !self.cart_matches(&server) {
             self.record.cart_losses.push(self.crowd.clock.t_ms());
         }
+        // An acknowledged add the cart does not show is lost. Only adds a
+        // cart read checked count, so the share is not diluted by the last
+        // pair of the run, which no read follows.
+        for item in std::mem::take(&mut self.paired) {
+            self.record.paired_adds += 1;
+            let want = self.ledger.get(&item).copied().unwrap_or(0);
+            let got = server.get(&item).copied().unwrap_or(0);
+            if got < want {
+                self.record.paired_adds_lost += 1;
+            }
+        }
         self.ledger = server;
         self.uncertain.clear();
     }
@@ -234,27 +336,123 @@ impl User {
         self.send(Method::GET, "/me", None).await;
     }
 
+    /// Adds two different items, one each, with two requests sent at once
+    /// with the same cookie. Answers are taken in the order they arrive, so
+    /// the cookie of the later one is what the jar keeps.
+    async fn add_two_at_once(&mut self) {
+        let first = self.rng.random_range(0..ITEMS.len());
+        let second = (first + self.rng.random_range(1..ITEMS.len())) % ITEMS.len();
+        let mut in_flight = FuturesUnordered::new();
+        for item in [ITEMS[first], ITEMS[second]] {
+            match self.prepare(Method::POST, "/cart", Some(json!({ "item": item, "qty": 1 }))) {
+                Ok(request) => in_flight.push(async move { (item, exchange(request).await) }),
+                Err(t_ms) => self.no_route(t_ms),
+            }
+        }
+        while let Some((item, exchange)) = in_flight.next().await {
+            let answer = self.absorb(exchange);
+            match answer.status {
+                Some(StatusCode::OK) => {
+                    *self.ledger.entry(item.to_string()).or_default() += 1;
+                    self.paired.push(item.to_string());
+                }
+                Some(StatusCode::UNAUTHORIZED) => {}
+                _ => *self.uncertain.entry(item.to_string()).or_default() += 1,
+            }
+        }
+    }
+
+    /// Logs out, and returns the `sid` cookie as it was just before: what an
+    /// attacker who captured it holds. `None` when the logout was not
+    /// confirmed (the user tries again later).
+    async fn log_out(&mut self) -> Option<String> {
+        let copy = self.jar.get("sid")?.to_string();
+        let answer = self.send(Method::POST, "/logout", None).await;
+        if answer.status != Some(StatusCode::NO_CONTENT) {
+            return None;
+        }
+        self.record.logouts_done += 1;
+        // The server cleared the cookie; a browser forgets it either way.
+        self.jar.clear();
+        self.logged_in = false;
+        self.ledger.clear();
+        self.uncertain.clear();
+        self.paired.clear();
+        Some(copy)
+    }
+
+    /// The attacker: `GET /me` with a captured cookie, through the same load
+    /// balancer, outside the user's own counts. 200 means the logged-out
+    /// session still works.
+    async fn replay(&mut self, sid: &str) {
+        let Some(route) = self.crowd.balancer.route(self.index) else {
+            return;
+        };
+        let request = self
+            .crowd
+            .client
+            .get(format!("{}/me", route.url))
+            .timeout(REQUEST_TIMEOUT)
+            .header(COOKIE, format!("sid={sid}"));
+        let answer = request.send().await;
+        let outcome = match &answer {
+            Ok(_) => Outcome::Answered,
+            Err(e) if e.is_connect() => Outcome::Unreachable,
+            Err(_) => Outcome::Broken,
+        };
+        self.crowd.balancer.observe(self.index, &route, outcome);
+        self.record.replays_sent += 1;
+        if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
+            self.record.replays_accepted += 1;
+        }
+    }
+
     /// Sends one request through the balancer, records it, and handles a 401
     /// after login as a forced logout.
     async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
-        let crowd = Arc::clone(&self.crowd);
-        let t_ms = crowd.clock.t_ms();
-        crowd.live.requests.fetch_add(1, Ordering::Relaxed);
-        let Some(route) = crowd.balancer.route(self.index) else {
-            crowd.live.failed.fetch_add(1, Ordering::Relaxed);
-            self.record.count(t_ms, Class::Failed, None, None);
-            return Answer { status: None, node: None, body: None };
-        };
-        let mut request = crowd.client.request(method, format!("{}{path}", route.url)).timeout(REQUEST_TIMEOUT);
+        match self.prepare(method, path, body) {
+            Ok(request) => {
+                let exchange = exchange(request).await;
+                self.absorb(exchange)
+            }
+            Err(t_ms) => {
+                self.no_route(t_ms);
+                Answer { status: None, node: None, body: None }
+            }
+        }
+    }
+
+    /// Routes a request and builds it with the jar's cookies; `Err(t_ms)`
+    /// when no node is live.
+    fn prepare(&self, method: Method, path: &str, body: Option<Value>) -> Result<(u64, Route, RequestBuilder), u64> {
+        let t_ms = self.crowd.clock.t_ms();
+        let route = self.crowd.balancer.route(self.index).ok_or(t_ms)?;
+        let mut request = self.crowd.client.request(method, format!("{}{path}", route.url)).timeout(REQUEST_TIMEOUT);
         if let Some(cookie) = self.jar.header() {
             request = request.header(COOKIE, cookie);
         }
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let started = std::time::Instant::now();
-        let response = match request.send().await {
-            Ok(response) => response,
+        Ok((t_ms, route, request))
+    }
+
+    /// A request that had nowhere to go counts as failed, as a load
+    /// balancer's own 503 would.
+    fn no_route(&mut self, t_ms: u64) {
+        self.crowd.live.requests.fetch_add(1, Ordering::Relaxed);
+        self.crowd.live.failed.fetch_add(1, Ordering::Relaxed);
+        self.record.count(t_ms, Class::Failed, None, None);
+    }
+
+    /// Records what a request got: cookies into the jar, the outcome to the
+    /// balancer, the counts, and a forced logout on a 401 after login.
+    fn absorb(&mut self, exchange: Exchange) -> Answer {
+        let crowd = Arc::clone(&self.crowd);
+        let Exchange { t_ms, route, reply, latency } = exchange;
+        crowd.live.requests.fetch_add(1, Ordering::Relaxed);
+        let reply = match reply {
+            Ok(reply) => reply,
             Err(e) => {
                 let outcome = if e.is_connect() { Outcome::Unreachable } else { Outcome::Broken };
                 crowd.balancer.observe(self.index, &route, outcome);
@@ -263,17 +461,13 @@ impl User {
                 return Answer { status: None, node: None, body: None };
             }
         };
-        let status = response.status();
-        let node = response.headers().get("x-node").and_then(|v| v.to_str().ok()).map(str::to_string);
-        for set_cookie in response.headers().get_all(SET_COOKIE) {
-            if let Ok(text) = set_cookie.to_str() {
-                self.jar.store(text);
-            }
+        let Reply { status, node, set_cookies, bytes } = reply;
+        for set_cookie in &set_cookies {
+            self.jar.store(set_cookie);
+            self.note_sid_size(set_cookie);
         }
-        let bytes = response.bytes().await;
-        let latency = started.elapsed();
         crowd.balancer.observe(self.index, &route, Outcome::Answered);
-        let Ok(bytes) = bytes else {
+        let Some(bytes) = bytes else {
             crowd.live.failed.fetch_add(1, Ordering::Relaxed);
             self.record.count(t_ms, Class::Failed, node.as_deref(), None);
             return Answer { status: None, node, body: None };
@@ -299,6 +493,21 @@ impl User {
         }
         let body = serde_json::from_slice(&bytes).ok();
         Answer { status: Some(status), node, body }
+    }
+
+    /// Keeps the size of a `sid` cookie the server set (not of one it cleared).
+    fn note_sid_size(&mut self, set_cookie: &str) {
+        let Some(rest) = set_cookie.trim_start().strip_prefix("sid=") else {
+            return;
+        };
+        let value = rest.split(';').next().unwrap_or("").trim();
+        if value.is_empty() {
+            return;
+        }
+        let bytes = value.len() as u64;
+        self.record.sid_bytes_max = self.record.sid_bytes_max.max(bytes);
+        self.record.sid_bytes_sum += bytes;
+        self.record.sid_cookies += 1;
     }
 
     fn forced_logout(&mut self, t_ms: u64, answered_by: String) {

@@ -35,7 +35,16 @@ fn list_names_every_scenario() {
     let out = harness(&["list"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for name in ["node-death", "round-robin", "scale-out", "rolling-restart", "redis-outage"] {
+    for name in [
+        "node-death",
+        "round-robin",
+        "scale-out",
+        "rolling-restart",
+        "redis-outage",
+        "logout-replay",
+        "key-mismatch",
+        "concurrent-cart",
+    ] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
     }
 }

@@ -1,4 +1,4 @@
-//! What the scenario tests share: a small run of both twins.
+//! What the scenario tests share: a small run of the twins.
 //!
 //! The server binaries must be built first (`cargo build --workspace --bins`,
 //! which `just test` does); the harness finds them in `target/<profile>/`,
@@ -13,11 +13,16 @@ use harness::{Config, Report, Scenario, Side, SideReport};
 
 /// Both twins, 3 nodes, `users` users, `seconds` per side, no files written.
 pub fn run(scenario: Scenario, users: usize, seconds: u64) -> Report {
+    run_sides(scenario, &[Side::Stateful, Side::Stateless], users, seconds)
+}
+
+/// `sides`, 3 nodes, `users` users, `seconds` per side, no files written.
+pub fn run_sides(scenario: Scenario, sides: &[Side], users: usize, seconds: u64) -> Report {
     let mut config = Config::new(scenario);
     config.nodes = 3;
     config.users = users;
     config.duration = Duration::from_secs(seconds);
-    config.sides = Some(vec![Side::Stateful, Side::Stateless]);
+    config.sides = Some(sides.to_vec());
     match harness::run_blocking(&config) {
         Ok(report) => report,
         Err(e) => panic!("{scenario} failed: {e:#} (are the server binaries built? `cargo build --workspace --bins`)"),

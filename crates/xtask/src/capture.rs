@@ -1,0 +1,154 @@
+//! Re-running the commands whose output the book shows.
+//!
+//! A captured figure in a page looks like this:
+//!
+//! ````text
+//! <!-- capture: harness run node-death | svg: figures/node-death.svg -->
+//! ```text
+//! …the command's output…
+//! ```
+//! <!-- end capture -->
+//! ````
+//!
+//! [`run`] executes the command (a `harness …` command runs the release
+//! build of the harness, writing its reports under `target/harness/docs`),
+//! replaces the block with what it printed, and copies the SVG chart the run
+//! made to the path named after `svg:` (relative to the page).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+const OPEN: &str = "<!-- capture:";
+const CLOSE: &str = "<!-- end capture -->";
+/// Where runs made for the book write their reports.
+const OUT_DIR: &str = "target/harness/docs";
+
+/// One captured figure in a page.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Capture {
+    /// The command as the page shows it.
+    pub command: String,
+    /// Where to copy the run's chart, relative to the page.
+    pub svg: Option<String>,
+}
+
+/// Parses a marker line; `None` if the line is not one.
+pub fn parse_marker(line: &str) -> Option<Capture> {
+    let inner = line.trim().strip_prefix(OPEN)?.strip_suffix("-->")?.trim();
+    let mut parts = inner.split('|').map(str::trim);
+    let command = parts.next()?.to_string();
+    let svg = parts.find_map(|p| p.strip_prefix("svg:")).map(|p| p.trim().to_string());
+    Some(Capture { command, svg })
+}
+
+/// Re-runs every capture in every page whose path contains `filter` (all
+/// when `None`) and rewrites the pages.
+pub fn run(root: &Path, filter: Option<&str>) -> anyhow::Result<()> {
+    for page in crate::markdown_files(root) {
+        if filter.is_some_and(|f| !page.to_string_lossy().contains(f)) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&page)?;
+        if !text.contains(OPEN) {
+            continue;
+        }
+        let rewritten = rewrite(root, &page, &text).with_context(|| format!("capturing {}", page.display()))?;
+        if rewritten != text {
+            std::fs::write(&page, rewritten)?;
+            eprintln!("rewrote {}", page.strip_prefix(root).unwrap_or(&page).display());
+        }
+    }
+    Ok(())
+}
+
+fn rewrite(root: &Path, page: &Path, text: &str) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        out.push('\n');
+        let Some(capture) = parse_marker(line) else { continue };
+        // Skip the old block up to the closing marker.
+        if !lines.by_ref().any(|l| l.trim() == CLOSE) {
+            bail!("`{}` has no `{CLOSE}`", capture.command);
+        }
+        eprintln!("running: {}", capture.command);
+        let output = execute(root, &capture.command)?;
+        out.push_str("```text\n");
+        out.push_str(&output);
+        if !output.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str("```\n");
+        out.push_str(CLOSE);
+        out.push('\n');
+        if let Some(svg) = &capture.svg {
+            let scenario = scenario_of(&capture.command).context("svg: needs a `harness run SCENARIO` command")?;
+            let made = root.join(OUT_DIR).join(format!("{scenario}.svg"));
+            let dest = page.parent().unwrap_or(root).join(svg);
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::copy(&made, &dest).with_context(|| format!("copying {}", made.display()))?;
+        }
+    }
+    Ok(out)
+}
+
+/// `demo` for `harness demo`, the scenario for `harness run SCENARIO …`.
+fn scenario_of(command: &str) -> Option<String> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    match words.as_slice() {
+        ["harness", "run", scenario, ..] => Some(scenario.to_string()),
+        ["harness", "demo", ..] => Some("node-death".to_string()),
+        _ => None,
+    }
+}
+
+/// Runs a page's command from the workspace root and returns its stdout.
+fn execute(root: &Path, command: &str) -> anyhow::Result<String> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let mut process = match words.as_slice() {
+        ["harness", rest @ ..] => {
+            let mut c = Command::new(release_binary(root, "harness"));
+            c.args(rest);
+            if matches!(rest.first(), Some(&"run" | &"demo")) {
+                c.args(["--out", OUT_DIR]);
+            }
+            c
+        }
+        ["cargo", "run", rest @ ..] => {
+            let mut c = Command::new("cargo");
+            c.arg("run").arg("--quiet").args(rest);
+            c
+        }
+        _ => bail!("`{command}`: only `harness …` and `cargo run …` commands can be captured"),
+    };
+    let output = process.current_dir(root).output().with_context(|| format!("running `{command}`"))?;
+    if !output.status.success() {
+        bail!("`{command}` failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+fn release_binary(root: &Path, name: &str) -> PathBuf {
+    root.join("target/release").join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_name_the_command_and_the_chart() {
+        assert_eq!(
+            parse_marker("<!-- capture: harness run node-death --users 50 | svg: figures/nd.svg -->"),
+            Some(Capture { command: "harness run node-death --users 50".into(), svg: Some("figures/nd.svg".into()) })
+        );
+        assert_eq!(parse_marker("<!-- capture: harness demo -->").unwrap().svg, None);
+        assert_eq!(parse_marker("<!-- a comment -->"), None);
+        assert_eq!(scenario_of("harness run scale-out --nodes 2"), Some("scale-out".into()));
+    }
+}

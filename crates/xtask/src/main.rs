@@ -1,0 +1,27 @@
+//! `cargo run -p xtask -- docs [PAGE]`: re-run the book's captured commands
+//! (`just docs` does this after a release build).
+//! `cargo run -p xtask -- check`: list broken links and stale commands.
+
+use std::process::ExitCode;
+
+fn main() -> anyhow::Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = xtask::workspace_root();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["docs", filter @ ..] => {
+            xtask::capture::run(&root, filter.first().copied())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ["check"] => {
+            let problems = xtask::check::check(&root);
+            for p in &problems {
+                println!("{}: {}", p.file, p.what);
+            }
+            Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        _ => {
+            eprintln!("usage: xtask docs [PAGE] | xtask check");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
