@@ -30,6 +30,19 @@ bench: deps
     mkdir -p target
     cargo bench -p stateful-vs-stateless --benches 2>&1 | tee target/bench.txt
 
+# Each figure beside wrk's for the same node and endpoint, where wrk is installed (docs/benchmarks.md).
+# HTTP req/s and p50/p99 of /healthz, /me and POST /cart, one node per twin (harness bench + wrk).
+bench-http: deps
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release --workspace --bins
+    if command -v wrk >/dev/null 2>&1; then
+      target/release/harness bench --wrk
+    else
+      echo "wrk is not installed: measuring with the harness only (install it with: sudo apt-get install -y wrk)"
+      target/release/harness bench
+    fi
+
 # Build the book (docs/, chapters in docs/SUMMARY.md) into target/book.
 book: book-tool
     mdbook build book

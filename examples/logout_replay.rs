@@ -22,22 +22,14 @@ use std::time::Duration;
 use harness::{Config, Scenario, Side, output};
 
 fn main() -> ExitCode {
-    let missing = harness::missing_binaries(None);
-    if !missing.is_empty() {
-        eprintln!("missing {}: run `cargo build --release --workspace --bins` first", missing.join(", "));
-        return ExitCode::from(2);
-    }
     let mut config = Config::new(Scenario::LogoutReplay);
     config.users = 30;
     config.duration = Duration::from_secs(5);
     config.sides = Some(Side::ALL.to_vec());
     println!("3 nodes per side, 30 users, 5 s each; every user logs out once, an attacker replays its old cookie…\n");
-    let report = match harness::run_blocking(&config) {
+    let report = match harness::run_example(&config) {
         Ok(report) => report,
-        Err(e) => {
-            eprintln!("the run failed: {e:#}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
 
     for side in &report.sides {

@@ -19,11 +19,6 @@ use std::time::Duration;
 use harness::{Config, Scenario, Side, output};
 
 fn main() -> ExitCode {
-    let missing = harness::missing_binaries(None);
-    if !missing.is_empty() {
-        eprintln!("missing {}: run `cargo build --release --workspace --bins` first", missing.join(", "));
-        return ExitCode::from(2);
-    }
     let mut config = Config::new(Scenario::NodeDeath);
     config.users = 30;
     config.duration = Duration::from_secs(6);
@@ -31,12 +26,9 @@ fn main() -> ExitCode {
     println!(
         "3 nodes per twin, 30 users, 6 s each; one node is killed at 2 s. Running the stateful twin, then the stateless one…\n"
     );
-    let report = match harness::run_blocking(&config) {
+    let report = match harness::run_example(&config) {
         Ok(report) => report,
-        Err(e) => {
-            eprintln!("the run failed: {e:#}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
 
     for side in &report.sides {

@@ -18,21 +18,13 @@ use std::time::Duration;
 use harness::{Config, Scenario, Side, output};
 
 fn main() -> ExitCode {
-    let missing = harness::missing_binaries(None);
-    if !missing.is_empty() {
-        eprintln!("missing {}: run `cargo build --release --workspace --bins` first", missing.join(", "));
-        return ExitCode::from(2);
-    }
     let mut config = Config::new(Scenario::RoundRobin);
     config.users = 30;
     config.duration = Duration::from_secs(5);
     config.sides = Some(vec![Side::Stateful, Side::Stateless]);
-    let report = match harness::run_blocking(&config) {
+    let report = match harness::run_example(&config) {
         Ok(report) => report,
-        Err(e) => {
-            eprintln!("the run failed: {e:#}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     for side in &report.sides {
         let share = side.findings.get("unauthorized_share").and_then(|v| v.as_f64()).unwrap_or(0.0);

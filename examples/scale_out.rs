@@ -19,21 +19,13 @@ use std::time::Duration;
 use harness::{Config, Scenario, Side, output};
 
 fn main() -> ExitCode {
-    let missing = harness::missing_binaries(None);
-    if !missing.is_empty() {
-        eprintln!("missing {}: run `cargo build --release --workspace --bins` first", missing.join(", "));
-        return ExitCode::from(2);
-    }
     let mut config = Config::new(Scenario::ScaleOut);
     config.users = 60;
     config.duration = Duration::from_secs(6);
     config.sides = Some(vec![Side::Stateful, Side::Stateless]);
-    let report = match harness::run_blocking(&config) {
+    let report = match harness::run_example(&config) {
         Ok(report) => report,
-        Err(e) => {
-            eprintln!("the run failed: {e:#}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     for side in &report.sides {
         let f = &side.findings;

@@ -95,6 +95,8 @@ pub struct Cluster {
     backing: Backing,
     log_dir: Option<PathBuf>,
     nodes: Vec<Node>,
+    /// `--workers` of every node.
+    workers: u16,
 }
 
 impl Cluster {
@@ -110,7 +112,25 @@ impl Cluster {
         if let Some(dir) = &log_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let mut cluster = Cluster { side, binary, backing, log_dir, nodes: Vec::new() };
+        let mut cluster = Cluster { side, binary, backing, log_dir, nodes: Vec::new(), workers: 1 };
+        for _ in 0..count {
+            cluster.add_node().await?;
+        }
+        Ok(cluster)
+    }
+
+    /// Like [`Cluster::start`], with `workers` worker threads per node
+    /// (`harness bench --workers`).
+    pub async fn start_with_workers(
+        side: Side,
+        binary: PathBuf,
+        backing: Backing,
+        count: usize,
+        workers: u16,
+        log_dir: Option<PathBuf>,
+    ) -> Result<Cluster> {
+        let mut cluster = Cluster::start(side, binary, backing, 0, log_dir).await?;
+        cluster.workers = workers.max(1);
         for _ in 0..count {
             cluster.add_node().await?;
         }
@@ -200,7 +220,8 @@ impl Cluster {
         };
         let mut command = Command::new(&self.binary);
         command
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--node-id", name, "--workers", "1"])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--node-id", name])
+            .args(["--workers", &self.workers.to_string()])
             .args(self.side.extra_args(&self.backing))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

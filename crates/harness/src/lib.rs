@@ -65,7 +65,9 @@
 //! - [`scenario`]: the scenarios' scripts and findings.
 //! - [`run`]: configuration, running every side, the report types.
 //! - [`output`]: terminal table, verdict, JSON and SVG files.
+//! - [`bench`]: `harness bench`, closed-loop HTTP load on one node per side (req/s, p50/p99).
 
+pub mod bench;
 pub mod cluster;
 pub mod haproxy;
 pub mod metrics;
@@ -76,6 +78,8 @@ pub mod scenario;
 pub mod side;
 pub mod user;
 
+/// How the harness's own Redis persists (`--redis-persistence`).
+pub use local_redis::Persistence;
 pub use router::{LoadBalancer, Policy, Router};
 pub use run::{Config, Lb, Report, SideReport, UsageError, run};
 pub use scenario::Scenario;
@@ -92,6 +96,21 @@ pub fn missing_binaries(bin_dir: Option<&std::path::Path>) -> Vec<&'static str> 
     // Two token sides share one binary.
     missing.dedup();
     missing
+}
+
+/// For examples: checks that the server binaries are built, then runs
+/// `config` like [`run_blocking`]. On failure it prints one line saying what
+/// to do and returns the exit status the example should end with.
+pub fn run_example(config: &Config) -> Result<Report, std::process::ExitCode> {
+    let missing = missing_binaries(None);
+    if !missing.is_empty() {
+        eprintln!("missing {}: run `cargo build --release --workspace --bins` first", missing.join(", "));
+        return Err(std::process::ExitCode::from(2));
+    }
+    run_blocking(config).map_err(|e| {
+        eprintln!("the {} run failed: {e:#}", config.scenario.name());
+        std::process::ExitCode::FAILURE
+    })
 }
 
 /// Runs `config` on a runtime of its own and returns the report; Ctrl-C

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use harness::haproxy::Balance;
-use harness::{Config, Interrupted, Lb, Report, Scenario, Side, UsageError, output, parse_duration};
+use harness::{Config, Interrupted, Lb, Persistence, Report, Scenario, Side, UsageError, output, parse_duration};
 
 #[derive(Parser)]
 #[command(name = "harness", version, about = "Real clusters of the twin servers under load: what each user lost")]
@@ -41,11 +41,17 @@ enum Command {
         /// How long users play, per side (15s, 500ms, 1m).
         #[arg(long, default_value = "15s", value_parser = parse_duration)]
         duration: Duration,
+        /// How the harness's own Redis persists: none, snapshot, aof-everysec, aof-always
+        /// [default: aof-everysec for redis-crash, snapshot otherwise]. Ignored with --redis-url.
+        #[arg(long, value_parser = parse_persistence)]
+        redis_persistence: Option<Persistence>,
         #[command(flatten)]
         common: Common,
     },
     /// The scenarios, one line each.
     List,
+    /// Closed-loop HTTP load on one node per side: req/s and p50/p99 of /healthz, /me and POST /cart.
+    Bench(harness::bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -87,6 +93,10 @@ fn parse_side(text: &str) -> Result<Side, String> {
     text.parse()
 }
 
+fn parse_persistence(text: &str) -> Result<Persistence, String> {
+    text.parse()
+}
+
 fn parse_lb(text: &str) -> Result<Lb, String> {
     text.parse()
 }
@@ -98,6 +108,7 @@ fn parse_balance(text: &str) -> Result<Balance, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (config, demo) = match cli.command {
+        Command::Bench(args) => return harness::bench::main(args),
         Command::List => {
             for scenario in Scenario::ALL {
                 println!("{:<16} {}", scenario.name(), scenario.summary());
@@ -110,8 +121,9 @@ fn main() -> ExitCode {
             apply(&mut config, common);
             (config, true)
         }
-        Command::Run { scenario, nodes, users, duration, common } => {
+        Command::Run { scenario, nodes, users, duration, redis_persistence, common } => {
             let mut config = Config::new(scenario);
+            config.redis_persistence = redis_persistence;
             config.nodes = usize::from(nodes);
             config.users = usize::try_from(users).unwrap_or(usize::MAX);
             config.duration = duration;

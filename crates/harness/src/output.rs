@@ -144,7 +144,7 @@ pub fn verdict(report: &Report) -> Vec<String> {
             ),
             "start" => "a node joined".to_string(),
             "restart" => "the rolling restart began".to_string(),
-            "redis-down" => "Redis stopped".to_string(),
+            "redis-down" => "Redis went away".to_string(),
             other => other.to_string(),
         };
         lines.push(format!("At {:.1} s {what}.", event.t_ms as f64 / 1000.0));

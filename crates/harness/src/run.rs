@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use local_redis::RedisServer;
+use local_redis::{Persistence, RedisServer};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -60,6 +60,9 @@ pub struct Config {
     pub lb: Lb,
     /// HAProxy's `balance` algorithm (`--lb haproxy` only); `None` = roundrobin.
     pub lb_balance: Option<Balance>,
+    /// How the harness's own Redis persists its data; `None` = the
+    /// scenario's default. Ignored with `redis_url`.
+    pub redis_persistence: Option<Persistence>,
 }
 
 /// What sits between the users and the nodes.
@@ -112,6 +115,7 @@ impl Config {
             progress: false,
             lb: Lb::Harness,
             lb_balance: None,
+            redis_persistence: None,
         }
     }
 
@@ -305,7 +309,10 @@ async fn start_redis(config: &Config, sides: &[(Side, PathBuf)]) -> Result<Redis
             local_redis::INSTALL_HINT
         )));
     }
-    let server = tokio::task::spawn_blocking(RedisServer::start).await?.context("cannot start redis-server")?;
+    let persistence = config.redis_persistence.unwrap_or(config.scenario.default_persistence());
+    let server = tokio::task::spawn_blocking(move || RedisServer::start_with(persistence))
+        .await?
+        .context("cannot start redis-server")?;
     Ok(RedisHandle::Owned(Arc::new(Mutex::new(server))))
 }
 
@@ -392,6 +399,7 @@ async fn run_side(
     users.sort_by(|a, b| a.name.cmp(&b.name));
     let events = events.snapshot();
     let mut report = summarize(config, side, routing, &users, events);
+    report.findings.extend(config.scenario.redis_findings(redis));
     if let Some(haproxy) = haproxy {
         report.lb_balance = Some(haproxy.balance());
         report.lb_config = config.out_dir.as_ref().map(|_| haproxy.config_path().to_path_buf());

@@ -13,6 +13,11 @@
 //! `concurrent-cart` (two adds at once from one client). They change what
 //! users do ([`Scenario::user_script`]) or what nodes are given
 //! ([`Scenario::token_keys`]), not the cluster.
+//!
+//! Two scenarios take Redis away: `redis-outage` stops it cleanly and brings
+//! it back with its data; `redis-crash` kills it and restarts it at once with
+//! whatever its [`Persistence`] kept, which is what the stateless design
+//! loses when its store is not durable.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use local_redis::RedisServer;
+use local_redis::{Persistence, RedisServer};
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
@@ -43,6 +48,8 @@ pub enum Scenario {
     RollingRestart,
     /// Redis stops for a few seconds and comes back with its data.
     RedisOutage,
+    /// Redis is SIGKILLed and restarted at once with what it persisted.
+    RedisCrash,
     /// Users log out; an attacker replays the cookies captured before.
     LogoutReplay,
     /// Token nodes each with their own key, round-robin.
@@ -97,6 +104,7 @@ impl Scenario {
         Scenario::ScaleOut,
         Scenario::RollingRestart,
         Scenario::RedisOutage,
+        Scenario::RedisCrash,
         Scenario::LogoutReplay,
         Scenario::KeyMismatch,
         Scenario::ConcurrentCart,
@@ -110,6 +118,7 @@ impl Scenario {
             Scenario::ScaleOut => "scale-out",
             Scenario::RollingRestart => "rolling-restart",
             Scenario::RedisOutage => "redis-outage",
+            Scenario::RedisCrash => "redis-crash",
             Scenario::LogoutReplay => "logout-replay",
             Scenario::KeyMismatch => "key-mismatch",
             Scenario::ConcurrentCart => "concurrent-cart",
@@ -125,6 +134,9 @@ impl Scenario {
             Scenario::RollingRestart => "restart every node in turn, as a deploy does: who survives it",
             Scenario::RedisOutage => {
                 "Redis stops a quarter of the way in for a few seconds and comes back with its data"
+            }
+            Scenario::RedisCrash => {
+                "Redis is SIGKILLed a third of the way in and restarted at once: what its persistence kept"
             }
             Scenario::LogoutReplay => {
                 "users log out mid-run; an attacker replays their old cookies: how many are still accepted"
@@ -159,6 +171,16 @@ impl Scenario {
         match self {
             Scenario::KeyMismatch => TokenKeys::PerNode,
             _ => TokenKeys::Shared(run_key.to_string()),
+        }
+    }
+
+    /// How the harness's own Redis persists its data unless
+    /// `--redis-persistence` says otherwise: what most deployments run for
+    /// the crash, today's snapshot-on-clean-stop elsewhere.
+    pub fn default_persistence(self) -> Persistence {
+        match self {
+            Scenario::RedisCrash => Persistence::AofEverySec,
+            _ => Persistence::Snapshot,
         }
     }
 
@@ -228,6 +250,25 @@ impl Scenario {
                 tokio::task::spawn_blocking(move || up.lock().unwrap().start_again())
                     .await?
                     .context("Redis did not come back")?;
+                events.record("redis-up", "redis");
+            }
+            Scenario::RedisCrash => {
+                let RedisHandle::Owned(server) = redis else {
+                    return Ok(());
+                };
+                at(1.0 / 3.0).await;
+                // Killed and restarted under one lock: nothing reaches Redis
+                // in between, and it is back as fast as a supervisor could.
+                let crashed = Arc::clone(&server);
+                let down = Arc::clone(&events);
+                tokio::task::spawn_blocking(move || {
+                    let mut server = crashed.lock().unwrap();
+                    server.kill();
+                    down.record("redis-down", "redis");
+                    server.start_again()
+                })
+                .await?
+                .context("Redis did not come back after the kill")?;
                 events.record("redis-up", "redis");
             }
         }
@@ -321,6 +362,39 @@ impl Scenario {
                     );
                 }
             }
+            Scenario::RedisCrash => {
+                if let (Some(down), Some(up)) = (first("redis-down"), first("redis-up")) {
+                    let logged_in = users.iter().filter(|u| u.logins.iter().any(|l| l.t_ms <= down.t_ms)).count();
+                    let logged_out: Vec<&UserRecord> =
+                        users.iter().filter(|u| u.logouts.iter().any(|l| l.t_ms >= down.t_ms)).collect();
+                    let carts = users.iter().filter(|u| u.cart_losses.iter().any(|&t| t >= down.t_ms)).count();
+                    // How old the lost sessions were when Redis died: the
+                    // whole run without persistence, at most the last
+                    // moment with an append-only file.
+                    let ages: Vec<u64> = logged_out
+                        .iter()
+                        .filter_map(|u| u.logins.iter().rev().find(|l| l.t_ms <= down.t_ms))
+                        .map(|l| down.t_ms - l.t_ms)
+                        .collect();
+                    out.insert("crash_at_ms".into(), json!(down.t_ms));
+                    out.insert("redis_back_ms_after_kill".into(), json!(up.t_ms - down.t_ms));
+                    out.insert("users_logged_in_at_crash".into(), json!(logged_in));
+                    out.insert("users_logged_out_by_crash".into(), json!(logged_out.len()));
+                    out.insert(
+                        "logged_in_share_logged_out".into(),
+                        json!(ratio(logged_out.len() as u64, logged_in as u64)),
+                    );
+                    out.insert("carts_lost_by_crash".into(), json!(carts));
+                    out.insert("lost_sessions_oldest_ms".into(), json!(ages.iter().max()));
+                    out.insert("lost_sessions_newest_ms".into(), json!(ages.iter().min()));
+                    out.insert("answers_503".into(), json!(users.iter().map(|u| u.unavailable).sum::<u64>()));
+                } else {
+                    out.insert(
+                        "crash_skipped".into(),
+                        json!("Redis is external (--redis-url): the harness does not kill it"),
+                    );
+                }
+            }
             Scenario::LogoutReplay => {
                 let sent: u64 = users.iter().map(|u| u.replays_sent).sum();
                 let accepted: u64 = users.iter().map(|u| u.replays_accepted).sum();
@@ -350,6 +424,16 @@ impl Scenario {
         out
     }
 
+    /// Findings about the run's Redis rather than the users: how the
+    /// harness's own Redis persisted its data, where that is the point.
+    pub fn redis_findings(self, redis: &RedisHandle) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        if let (Scenario::RedisCrash, RedisHandle::Owned(server)) = (self, redis) {
+            out.insert("redis_persistence".into(), json!(server.lock().unwrap().persistence().name()));
+        }
+        out
+    }
+
     /// Plain-language notes printed under the table and kept in the report.
     pub fn notes(self, redis: &RedisHandle) -> Vec<String> {
         match self {
@@ -364,6 +448,27 @@ impl Scenario {
                         "Redis came from --redis-url, so the harness did not stop it: the outage part was skipped."
                             .to_string(),
                     );
+                }
+                notes
+            }
+            Scenario::RedisCrash => {
+                let mut notes = vec![
+                    "Redis was killed (SIGKILL) and restarted at once with what it had persisted. The stateful side \
+                     loses users only per dead node; the stateless side loses every session at once when its store \
+                     is not durable. The token side (no deny list) keeps no session in Redis and does not notice."
+                        .to_string(),
+                ];
+                match redis {
+                    RedisHandle::Owned(server) => {
+                        let persistence = server.lock().unwrap().persistence();
+                        notes.push(format!("Redis persistence: {persistence}. {}", crash_loss(persistence)));
+                    }
+                    RedisHandle::External(_) => notes.push(
+                        "Redis came from --redis-url, so the harness did not kill it: the crash part was skipped \
+                         (--redis-persistence applies to the harness's own Redis only)."
+                            .to_string(),
+                    ),
+                    RedisHandle::None => {}
                 }
                 notes
             }
@@ -388,6 +493,21 @@ impl Scenario {
             ],
             _ => Vec::new(),
         }
+    }
+}
+
+/// What a killed Redis loses in each persistence mode, in a sentence.
+fn crash_loss(persistence: Persistence) -> &'static str {
+    match persistence {
+        Persistence::None => "Nothing was on disk: every session and cart is gone.",
+        Persistence::Snapshot => {
+            "The snapshot is written on a clean shutdown only, and there was none: every session and cart is gone."
+        }
+        Persistence::AofEverySec => {
+            "Every write reached the append-only file before the kill, so a killed process loses (nearly) nothing; \
+             a machine that loses power loses up to the last second or two not yet flushed to disk."
+        }
+        Persistence::AofAlways => "Every write was on disk before its answer: nothing acknowledged is lost.",
     }
 }
 

@@ -8,6 +8,12 @@
 //! [`RedisServer::freeze`] (a hung server that still holds its socket), and
 //! bring it back on the same port with [`RedisServer::start_again`].
 //!
+//! What comes back after a crash depends on how Redis persists its data,
+//! chosen with [`RedisServer::start_with`] and a [`Persistence`]: nothing at
+//! all, an RDB snapshot written on a clean shutdown, or an append-only file
+//! written after every command and flushed to disk once a second or before
+//! every reply. [`RedisServer::start`] keeps the snapshot behaviour.
+//!
 //! The API is blocking on purpose: it is used from `#[tokio::test]`s,
 //! criterion benches and the harness alike, and starting a process is not
 //! the part anyone wants to measure.
@@ -24,14 +30,93 @@ use nix::unistd::Pid;
 /// How long a fresh `redis-server` gets to answer its first `PING`.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Where Redis 7 puts its append-only files, inside the server's directory
+/// (its default `appenddirname`).
+const AOF_DIR: &str = "appendonlydir";
+
 /// The command that installs `redis-server` on Debian, for error messages.
 pub const INSTALL_HINT: &str = "apt-get install -y redis-server";
+
+/// How a [`RedisServer`] keeps its data on disk, and so what a crash
+/// ([`RedisServer::kill`]) takes with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Persistence {
+    /// Nothing on disk, not even on a clean stop (`SHUTDOWN NOSAVE`): any
+    /// restart starts empty, as a cache would.
+    None,
+    /// An RDB snapshot written only by a clean stop (`SHUTDOWN SAVE`); no
+    /// periodic `save` points. A crash loses everything written since the
+    /// last clean stop.
+    #[default]
+    Snapshot,
+    /// Append-only file (`--appendonly yes --appendfsync everysec`): every
+    /// write command reaches the file (the kernel's page cache) right after
+    /// it runs, and is flushed to the disk once a second. A killed process
+    /// loses (nearly) nothing; a machine that loses power loses up to the
+    /// last second or two.
+    AofEverySec,
+    /// Append-only file with `--appendfsync always`: each write is flushed to
+    /// the disk before its reply is sent, which costs an fsync per write.
+    AofAlways,
+}
+
+impl Persistence {
+    /// Every mode, from least to most durable.
+    pub const ALL: &'static [Persistence] =
+        &[Persistence::None, Persistence::Snapshot, Persistence::AofEverySec, Persistence::AofAlways];
+
+    /// The name used on command lines: `none`, `snapshot`, `aof-everysec`, `aof-always`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Persistence::None => "none",
+            Persistence::Snapshot => "snapshot",
+            Persistence::AofEverySec => "aof-everysec",
+            Persistence::AofAlways => "aof-always",
+        }
+    }
+
+    /// Whether writes go to an append-only file.
+    pub fn is_aof(self) -> bool {
+        matches!(self, Persistence::AofEverySec | Persistence::AofAlways)
+    }
+
+    /// The `redis-server` options of this mode.
+    fn args(self) -> Vec<&'static str> {
+        // No background saves in any mode: a snapshot is written on a clean
+        // stop only, so what a crash loses does not depend on timing.
+        let mut args = vec!["--save", ""];
+        match self {
+            Persistence::None | Persistence::Snapshot => args.extend(["--appendonly", "no"]),
+            Persistence::AofEverySec => args.extend(["--appendonly", "yes", "--appendfsync", "everysec"]),
+            Persistence::AofAlways => args.extend(["--appendonly", "yes", "--appendfsync", "always"]),
+        }
+        args
+    }
+}
+
+impl std::fmt::Display for Persistence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Persistence {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Persistence::ALL.iter().copied().find(|p| p.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Persistence::ALL.iter().map(|p| p.name()).collect();
+            format!("unknown Redis persistence `{s}` (expected one of: {})", names.join(", "))
+        })
+    }
+}
 
 /// A `redis-server` process owned by this one.
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
+    persistence: Persistence,
     child: Option<Child>,
 }
 
@@ -42,7 +127,15 @@ impl RedisServer {
     /// Data survives [`stop`](Self::stop) and [`start_again`](Self::start_again)
     /// (an RDB file in the temporary directory), as it would for a Redis
     /// configured to persist; it does not survive [`kill`](Self::kill).
+    /// That is [`Persistence::Snapshot`]; see [`start_with`](Self::start_with).
     pub fn start() -> io::Result<Self> {
+        Self::start_with(Persistence::Snapshot)
+    }
+
+    /// Starts `redis-server` as [`start`](Self::start) does, keeping its data
+    /// as `persistence` says: that decides what [`start_again`](Self::start_again)
+    /// finds after a [`kill`](Self::kill) or a [`stop`](Self::stop).
+    pub fn start_with(persistence: Persistence) -> io::Result<Self> {
         if !is_installed() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -56,6 +149,7 @@ impl RedisServer {
             let mut server = RedisServer {
                 port: free_port()?,
                 dir: tempfile::Builder::new().prefix("local-redis-").tempdir()?,
+                persistence,
                 child: None,
             };
             match server.start_again() {
@@ -76,9 +170,21 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// The directory that holds this server's data file and log.
+    /// The directory that holds this server's data files and log.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// How this server keeps its data.
+    pub fn persistence(&self) -> Persistence {
+        self.persistence
+    }
+
+    /// The append-only files' directory, when the mode writes one: Redis 7
+    /// keeps a base file, the increments and a manifest in `appendonlydir`
+    /// (Redis 6 wrote one `appendonly.aof` beside it, in [`dir`](Self::dir)).
+    pub fn aof_dir(&self) -> Option<PathBuf> {
+        self.persistence.is_aof().then(|| self.dir.path().join(AOF_DIR))
     }
 
     /// Whether the process is running (it may still be frozen).
@@ -89,8 +195,8 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port with the data it saved.
-    /// Does nothing to a server that is running.
+    /// Starts the server again on the same port with the data its
+    /// [`Persistence`] kept. Does nothing to a server that is running.
     pub fn start_again(&mut self) -> io::Result<()> {
         if self.is_running() {
             return Ok(());
@@ -101,9 +207,7 @@ impl RedisServer {
             .args(["--dir", &path_arg(self.dir.path())])
             .args(["--dbfilename", "dump.rdb"])
             .args(["--logfile", "redis.log"])
-            // No background saves: data is written once, on a clean stop.
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
+            .args(self.persistence.args())
             .args(["--daemonize", "no"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -131,22 +235,26 @@ impl RedisServer {
         }
     }
 
-    /// A clean shutdown that saves the data (`SHUTDOWN SAVE`), as an operator's
-    /// restart would. Waits until the process has exited.
+    /// A clean shutdown, as an operator's restart would do: `SHUTDOWN SAVE`
+    /// (the data is kept), or `SHUTDOWN NOSAVE` with [`Persistence::None`].
+    /// Waits until the process has exited.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
         self.thaw_pid(&child);
-        let asked = command(self.port, &["SHUTDOWN", "SAVE"]).is_ok();
+        let save = if self.persistence == Persistence::None { "NOSAVE" } else { "SAVE" };
+        let asked = command(self.port, &["SHUTDOWN", save]).is_ok();
         if !asked {
             let _ = child.kill();
         }
         let _ = child.wait();
     }
 
-    /// SIGKILL: Redis dies as a crashed machine does, losing what it had not
-    /// saved. Waits until the process has exited.
+    /// SIGKILL: the process dies at once, losing what it had not written to
+    /// a file. (What it had written survives in the kernel's page cache even
+    /// if not yet flushed to the disk: this is a crashed process, not a
+    /// machine that lost power.) Waits until the process has exited.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -279,6 +387,67 @@ mod tests {
         redis.kill();
         redis.start_again().unwrap();
         assert_eq!(redis.command(&["GET", "k"]).unwrap(), "v");
+    }
+
+    #[test]
+    fn without_persistence_a_kill_or_a_clean_stop_loses_every_key() {
+        let mut redis = RedisServer::start_with(Persistence::None).unwrap();
+        redis.command(&["SET", "k", "v"]).unwrap();
+        redis.kill();
+        redis.start_again().unwrap();
+        assert_eq!(redis.command(&["GET", "k"]).unwrap(), "", "a key survived a crash with nothing on disk");
+        redis.command(&["SET", "k", "v"]).unwrap();
+        redis.stop();
+        redis.start_again().unwrap();
+        assert_eq!(redis.command(&["DBSIZE"]).unwrap(), "0", "a key survived a restart with nothing on disk");
+    }
+
+    #[test]
+    fn aof_always_keeps_a_key_written_just_before_the_kill() {
+        let mut redis = RedisServer::start_with(Persistence::AofAlways).unwrap();
+        for i in 0..50 {
+            redis.command(&["SET", &format!("k{i}"), "v"]).unwrap();
+        }
+        redis.command(&["SET", "last", "v"]).unwrap();
+        redis.kill();
+        redis.start_again().unwrap();
+        assert_eq!(redis.command(&["GET", "last"]).unwrap(), "v");
+        assert_eq!(redis.command(&["DBSIZE"]).unwrap(), "51");
+    }
+
+    #[test]
+    fn aof_everysec_keeps_what_reached_the_file_before_the_kill() {
+        let mut redis = RedisServer::start_with(Persistence::AofEverySec).unwrap();
+        redis.command(&["SET", "older", "kept"]).unwrap();
+        // How much of the last second a crash loses depends on timing; what
+        // reached the file must come back.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !aof_contains(&redis, "older") {
+            assert!(Instant::now() < deadline, "the key never reached the append-only file");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        redis.kill();
+        redis.start_again().unwrap();
+        assert_eq!(redis.command(&["GET", "older"]).unwrap(), "kept");
+    }
+
+    #[test]
+    fn persistence_names_read_back() {
+        for &mode in Persistence::ALL {
+            assert_eq!(mode.name().parse::<Persistence>().unwrap(), mode);
+        }
+        assert!("fsync".parse::<Persistence>().is_err());
+    }
+
+    /// Whether any append-only file holds `needle`.
+    fn aof_contains(redis: &RedisServer, needle: &str) -> bool {
+        let dirs = [redis.dir().to_path_buf(), redis.aof_dir().unwrap()];
+        dirs.iter().filter_map(|d| std::fs::read_dir(d).ok()).flatten().flatten().any(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.contains(".aof")
+                && std::fs::read(entry.path())
+                    .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
     }
 
     #[test]

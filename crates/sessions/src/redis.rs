@@ -71,7 +71,7 @@
 //!
 //! Measured (`benches/redis_throughput.rs`, `docs/benchmarks.md`): a
 //! deadpool checkout per request costs a second round trip (its `PING`),
-//! 2.1× a plain `GET`. With 64 requests in flight, one connection per worker
+//! 1.5 to 2.2× a plain `GET`. With 64 requests in flight, one connection per worker
 //! thread pipelines them and matched `redis-benchmark -c 50 -t get` (0.8 to
 //! 1.0× its requests per second, each update being three commands); one
 //! connection for both threads did less, eight did no better.

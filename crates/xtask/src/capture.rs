@@ -13,7 +13,9 @@
 //! [`run`] executes the command (a `harness …` command runs the release
 //! build of the harness, writing its reports under `target/harness/docs`),
 //! replaces the block with what it printed, and copies the SVG chart the run
-//! made to the path named after `svg:` (relative to the page).
+//! made to the path named after `svg:` (relative to the page). A `cargo
+//! bench …` capture keeps only the lines that contain one of its `keep:`
+//! texts: the summary lines, not criterion's whole report.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +34,9 @@ pub struct Capture {
     pub command: String,
     /// Where to copy the run's chart, relative to the page.
     pub svg: Option<String>,
+    /// Keep only the output lines that contain one of these texts
+    /// (criterion prints much more than the summary lines a page wants).
+    pub keep: Vec<String>,
 }
 
 /// Parses a marker line; `None` if the line is not one.
@@ -39,8 +44,10 @@ pub fn parse_marker(line: &str) -> Option<Capture> {
     let inner = line.trim().strip_prefix(OPEN)?.strip_suffix("-->")?.trim();
     let mut parts = inner.split('|').map(str::trim);
     let command = parts.next()?.to_string();
-    let svg = parts.find_map(|p| p.strip_prefix("svg:")).map(|p| p.trim().to_string());
-    Some(Capture { command, svg })
+    let options: Vec<&str> = parts.collect();
+    let option = |name: &str| options.iter().find_map(|p| p.strip_prefix(name)).map(|p| p.trim().to_string());
+    let keep = options.iter().filter_map(|p| p.strip_prefix("keep:")).map(|p| p.trim().to_string()).collect();
+    Some(Capture { command, svg: option("svg:"), keep })
 }
 
 /// Re-runs every capture in every page whose path contains `filter` (all
@@ -75,7 +82,11 @@ fn rewrite(root: &Path, page: &Path, text: &str) -> anyhow::Result<String> {
             bail!("`{}` has no `{CLOSE}`", capture.command);
         }
         eprintln!("running: {}", capture.command);
-        let output = execute(root, &capture.command)?;
+        let mut output = execute(root, &capture.command)?;
+        if !capture.keep.is_empty() {
+            let kept = |line: &&str| capture.keep.iter().any(|k| line.contains(k.as_str()));
+            output = output.lines().filter(kept).map(|l| format!("{l}\n")).collect();
+        }
         out.push_str("```text\n");
         out.push_str(&output);
         if !output.ends_with('\n') {
@@ -119,12 +130,12 @@ fn execute(root: &Path, command: &str) -> anyhow::Result<String> {
             }
             c
         }
-        ["cargo", "run", rest @ ..] => {
+        ["cargo", verb @ ("run" | "bench"), rest @ ..] => {
             let mut c = Command::new("cargo");
-            c.arg("run").arg("--quiet").args(rest);
+            c.arg(verb).arg("--quiet").args(rest);
             c
         }
-        _ => bail!("`{command}`: only `harness …` and `cargo run …` commands can be captured"),
+        _ => bail!("`{command}`: only `harness …`, `cargo run …` and `cargo bench …` commands can be captured"),
     };
     let output = process.current_dir(root).output().with_context(|| format!("running `{command}`"))?;
     if !output.status.success() {
@@ -145,9 +156,19 @@ mod tests {
     fn markers_name_the_command_and_the_chart() {
         assert_eq!(
             parse_marker("<!-- capture: harness run node-death --users 50 | svg: figures/nd.svg -->"),
-            Some(Capture { command: "harness run node-death --users 50".into(), svg: Some("figures/nd.svg".into()) })
+            Some(Capture {
+                command: "harness run node-death --users 50".into(),
+                svg: Some("figures/nd.svg".into()),
+                keep: vec![]
+            })
         );
         assert_eq!(parse_marker("<!-- capture: harness demo -->").unwrap().svg, None);
+        let bench =
+            parse_marker("<!-- capture: cargo bench --bench x | keep: paired ratio | keep: B/session -->").unwrap();
+        assert_eq!(
+            (bench.command.as_str(), bench.keep),
+            ("cargo bench --bench x", vec!["paired ratio".into(), "B/session".into()])
+        );
         assert_eq!(parse_marker("<!-- a comment -->"), None);
         assert_eq!(scenario_of("harness run scale-out --nodes 2"), Some("scale-out".into()));
     }

@@ -39,7 +39,12 @@ impl Inventory {
             .filter(|line| !line.contains(":=") && line.contains(':'))
             .filter_map(|line| line.split([' ', ':']).next().map(str::to_string))
             .collect();
-        let packages = stems("crates");
+        let mut packages = stems("crates");
+        // The root package, which owns examples/ and benches/.
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+        if let Some(name) = manifest.lines().find_map(|l| l.strip_prefix("name = ")) {
+            packages.insert(name.trim_matches('"').to_string());
+        }
         let binaries =
             packages.iter().filter(|p| root.join("crates").join(p).join("src/main.rs").exists()).cloned().collect();
         Inventory {
@@ -139,14 +144,13 @@ fn stale_commands(code: &str, inventory: &Inventory) -> Vec<String> {
             }
         }
         // `harness run SCENARIO` (also as target/release/harness run …).
-        if let Some(i) = words.iter().position(|w| w.ends_with("harness")) {
-            if words.get(i + 1) == Some(&"run") {
-                if let Some(scenario) = words.get(i + 2).filter(|s| !s.starts_with('-') && !s.contains("SCENARIO")) {
-                    if !inventory.scenarios.contains(*scenario) {
-                        problems.push(format!("`{line}` names a scenario that does not exist: {scenario}"));
-                    }
-                }
-            }
+        let run_at = words.iter().position(|w| w.ends_with("harness")).filter(|i| words.get(i + 1) == Some(&"run"));
+        if let Some(scenario) = run_at.and_then(|i| words.get(i + 2))
+            && !scenario.starts_with('-')
+            && !scenario.contains("SCENARIO")
+            && !inventory.scenarios.contains(*scenario)
+        {
+            problems.push(format!("`{line}` names a scenario that does not exist: {scenario}"));
         }
         for word in &words {
             if let Some(binary) = word.strip_prefix("target/release/").or_else(|| word.strip_prefix("target/debug/")) {

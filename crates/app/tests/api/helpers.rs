@@ -9,7 +9,7 @@ use local_redis::RedisServer;
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
-use sessions::{MemoryStore, RedisSettings, RedisStore, SessionStore};
+use sessions::{MemoryStore, RedisSettings, RedisStore, SessionStore, TokenKey, TokenStore};
 
 pub const TTL: Duration = Duration::from_secs(60);
 
@@ -108,6 +108,14 @@ impl Drop for TestApp {
     }
 }
 
+/// Keeps the cookie a response re-issued, as a browser would: the token
+/// twin sends a new one with every authenticated answer.
+pub fn follow(sid: &mut String, response: &Response) {
+    if let Some(new) = sid_of(response.headers()).filter(|new| !new.is_empty()) {
+        *sid = new;
+    }
+}
+
 /// The value of `sid` in the response's `Set-Cookie` headers.
 pub fn sid_of(headers: &HeaderMap) -> Option<String> {
     set_cookie(headers).and_then(|c| c.split(';').next()?.strip_prefix("sid=").map(str::to_string))
@@ -132,6 +140,9 @@ pub async fn json(response: Response) -> Value {
 pub enum Twin {
     Stateful,
     Stateless,
+    /// The token twin with its deny list, so that logout holds on every
+    /// node as on the other twins (`token_twin.rs` covers the plain one).
+    Token,
 }
 
 /// Nodes of one twin, and the Redis they share (stateless only).
@@ -157,6 +168,16 @@ impl Cluster {
                 for i in 0..nodes {
                     let store = RedisStore::new(&RedisSettings::new(redis.url(), TTL)).unwrap();
                     apps.push(spawn_app(store, &format!("stateless-{i}")).await);
+                }
+                Cluster { nodes: apps, redis: Some(redis) }
+            }
+            Twin::Token => {
+                let redis = RedisServer::start().expect("start redis-server");
+                let key = TokenKey::new(b"parity-suite-key-of-at-least-32-bytes").unwrap();
+                let mut apps = Vec::new();
+                for i in 0..nodes {
+                    let store = TokenStore::new(key.clone(), TTL).with_revocation(&redis.url()).unwrap();
+                    apps.push(spawn_app(store, &format!("token-{i}")).await);
                 }
                 Cluster { nodes: apps, redis: Some(redis) }
             }

@@ -1,10 +1,11 @@
-//! One behaviour suite, run against both twins: the API must not depend on
-//! where the session lives.
+//! One behaviour suite, run against every twin: the API must not depend on
+//! where the session lives. A client keeps the cookie each answer re-issues
+//! (`follow`), as a browser does; only the token twin re-issues it.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Cluster, TestApp, Twin, json, set_cookie, sid_of};
+use crate::helpers::{Cluster, TestApp, Twin, follow, json, set_cookie, sid_of};
 
 /// Every error answer: the expected status, a JSON `{"error": …}` body with
 /// a short reason, and the `X-Node` header.
@@ -31,7 +32,12 @@ async fn login_sets_a_session_cookie_and_names_the_node(twin: Twin) {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
     let sid = sid_of(response.headers()).unwrap();
-    assert!(sid.len() >= 22 && sid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    // An id of 128 random bits in base64url; a token is three such parts.
+    let cookie_safe = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    match twin {
+        Twin::Token => assert!(sid.split('.').count() == 3 && sid.split('.').all(|p| p.bytes().all(cookie_safe))),
+        _ => assert!(sid.len() >= 22 && sid.bytes().all(cookie_safe)),
+    }
     assert_eq!(json(response).await, json!({ "user": "alice", "node": node.node_id }));
 }
 
@@ -39,15 +45,19 @@ async fn me_counts_authenticated_requests(twin: Twin) {
     let cluster = Cluster::start(twin, 1).await;
     let node = &cluster.nodes[0];
     let before = sessions::now_ms();
-    let sid = node.login("bob").await;
-    let first = json(node.me(Some(&sid)).await).await;
+    let mut sid = node.login("bob").await;
+    let response = node.me(Some(&sid)).await;
+    follow(&mut sid, &response);
+    let first = json(response).await;
     assert_eq!(first["user"], "bob");
     assert_eq!(first["node"], node.node_id.as_str());
     assert_eq!(first["requests"], 1, "login does not count, the first /me does");
     let created_at = first["created_at"].as_u64().unwrap();
     assert!(created_at >= before && created_at <= sessions::now_ms());
-    node.cart(Some(&sid)).await;
-    node.add(Some(&sid), "book", 1).await;
+    let response = node.cart(Some(&sid)).await;
+    follow(&mut sid, &response);
+    let response = node.add(Some(&sid), "book", 1).await;
+    follow(&mut sid, &response);
     let later = json(node.me(Some(&sid)).await).await;
     assert_eq!(later["requests"], 4);
     assert_eq!(later["created_at"], created_at);
@@ -56,11 +66,17 @@ async fn me_counts_authenticated_requests(twin: Twin) {
 async fn cart_adds_accumulate(twin: Twin) {
     let cluster = Cluster::start(twin, 1).await;
     let node = &cluster.nodes[0];
-    let sid = node.login("carol").await;
-    assert_eq!(json(node.cart(Some(&sid)).await).await, json!({ "items": {} }));
-    assert_eq!(json(node.add(Some(&sid), "book", 2).await).await, json!({ "items": { "book": 2 } }));
-    node.add(Some(&sid), "pen", 1000).await;
-    node.add(Some(&sid), "book", 1).await;
+    let mut sid = node.login("carol").await;
+    let response = node.cart(Some(&sid)).await;
+    follow(&mut sid, &response);
+    assert_eq!(json(response).await, json!({ "items": {} }));
+    let response = node.add(Some(&sid), "book", 2).await;
+    follow(&mut sid, &response);
+    assert_eq!(json(response).await, json!({ "items": { "book": 2 } }));
+    let response = node.add(Some(&sid), "pen", 1000).await;
+    follow(&mut sid, &response);
+    let response = node.add(Some(&sid), "book", 1).await;
+    follow(&mut sid, &response);
     assert_eq!(json(node.cart(Some(&sid)).await).await, json!({ "items": { "book": 3, "pen": 1000 } }));
 }
 
@@ -84,8 +100,9 @@ async fn logout_ends_the_session_at_once(twin: Twin) {
 async fn login_rotates_the_session(twin: Twin) {
     let cluster = Cluster::start(twin, 1).await;
     let node = &cluster.nodes[0];
-    let old = node.login("erin").await;
-    node.add(Some(&old), "book", 1).await;
+    let mut old = node.login("erin").await;
+    let response = node.add(Some(&old), "book", 1).await;
+    follow(&mut old, &response);
     let response = node.login_with("erin", Some(&old)).await;
     let new = sid_of(response.headers()).unwrap();
     assert_ne!(new, old);
@@ -134,8 +151,9 @@ async fn bad_login_bodies_get_400(twin: Twin) {
 async fn bad_cart_bodies_get_400_and_change_nothing(twin: Twin) {
     let cluster = Cluster::start(twin, 1).await;
     let node = &cluster.nodes[0];
-    let sid = node.login("frank").await;
-    node.add(Some(&sid), "book", 1).await;
+    let mut sid = node.login("frank").await;
+    let response = node.add(Some(&sid), "book", 1).await;
+    follow(&mut sid, &response);
     for body in [
         "",
         "{oops",
@@ -151,7 +169,9 @@ async fn bad_cart_bodies_get_400_and_change_nothing(twin: Twin) {
         r#"{"item":"bo ok","qty":1}"#,
         r#"{"item":"cart:book","qty":1}"#,
     ] {
-        assert_error(node.add_raw(Some(&sid), body.to_string()).await, StatusCode::BAD_REQUEST, node).await;
+        let response = node.add_raw(Some(&sid), body.to_string()).await;
+        follow(&mut sid, &response);
+        assert_error(response, StatusCode::BAD_REQUEST, node).await;
     }
     assert_eq!(json(node.cart(Some(&sid)).await).await, json!({ "items": { "book": 1 } }));
 }
@@ -187,6 +207,7 @@ async fn healthz_names_the_node_and_store(twin: Twin) {
     let store = match twin {
         Twin::Stateful => "memory",
         Twin::Stateless => "redis",
+        Twin::Token => "token",
     };
     assert_eq!(json(response).await, json!({ "node": node.node_id, "store": store, "status": "ok" }));
 }
@@ -206,6 +227,14 @@ macro_rules! parity {
                 #[tokio::test]
                 async fn $case() {
                     super::$case(crate::helpers::Twin::Stateless).await
+                }
+            )*
+        }
+        mod token {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(crate::helpers::Twin::Token).await
                 }
             )*
         }
