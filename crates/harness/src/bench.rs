@@ -27,6 +27,11 @@
 //! - **Bounded**: each endpoint runs for the duration or until `--max-requests`
 //!   answers, whichever comes first, after a short warm-up that is not
 //!   counted.
+//! - **Rounds against noise**: every node is up for the whole bench, but
+//!   only one is under load at a time. `--rounds N` measures each endpoint
+//!   N times per side, the sides alternating, and each ratio is the median
+//!   of the per-round ratios, so a busy moment of a shared machine weighs
+//!   on both sides of a ratio.
 //!
 //! # Endpoints
 //!
@@ -122,8 +127,11 @@ pub struct BenchConfig {
     pub connections: usize,
     /// How long each endpoint is measured, per side.
     pub duration: Duration,
-    /// Answers per endpoint and side at most, whatever the duration.
+    /// Answers per measurement (one endpoint, one side, one round) at most,
+    /// whatever the duration.
     pub max_requests: u64,
+    /// Times every measurement is repeated, sides alternating.
+    pub rounds: usize,
     /// `--workers` of each node.
     pub workers: u16,
     /// Use this Redis instead of starting one.
@@ -147,6 +155,7 @@ impl Default for BenchConfig {
             connections: 32,
             duration: Duration::from_secs(5),
             max_requests: 5_000_000,
+            rounds: 1,
             workers: 1,
             redis_url: None,
             bin_dir: None,
@@ -173,8 +182,10 @@ pub struct BenchReport {
     pub connections: usize,
     /// Measured time per endpoint (ms).
     pub duration_ms: u64,
-    /// Answers per endpoint at most.
+    /// Answers per measurement at most.
     pub max_requests: u64,
+    /// Rounds (each endpoint measured `rounds` times per side, sides alternating).
+    pub rounds: usize,
     /// Worker threads per node.
     pub workers: u16,
     /// Cores the machine has (the generator and Redis share them with the node).
@@ -229,8 +240,10 @@ pub struct EndpointBench {
     pub statuses: BTreeMap<u16, u64>,
     /// Measured time (ms), from the first request to the last answer.
     pub elapsed_ms: u64,
-    /// Answered requests per second.
+    /// Answered requests per second, over every round.
     pub req_per_s: f64,
+    /// The same, round by round.
+    pub per_round_req_per_s: Vec<f64>,
     /// Latency of answered requests.
     pub latency_ms: Latency,
     /// wrk's figures on the same node and endpoint, with `--wrk`.
@@ -271,8 +284,11 @@ pub struct Ratio {
     pub endpoint: Endpoint,
     /// The side compared with stateful.
     pub side: Side,
-    /// side req/s ÷ stateful req/s (harness figures).
+    /// side req/s ÷ stateful req/s (harness figures): the median of the
+    /// per-round ratios, so a busy moment weighs on both sides of a ratio.
     pub harness: f64,
+    /// The ratio in each round.
+    pub per_round: Vec<f64>,
     /// The same from wrk's figures, with `--wrk`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wrk: Option<f64>,
@@ -315,11 +331,24 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
     let redis = start_redis(config, &sides).await?;
     let redis_url = redis.as_ref().map(RedisServer::url).or_else(|| config.redis_url.clone());
     let backing = Backing { redis_url, token_keys: TokenKeys::Shared(random_key()?) };
-    let mut results = Vec::new();
+    // Every node starts first and idles while another is measured: the
+    // load goes to one node at a time. Dropping `nodes` kills them, whatever
+    // happens (kill_on_drop); a finished bench stops them gracefully.
+    let log_dir = config.out_dir.as_ref().map(|d| d.join("logs").join("bench"));
+    let mut nodes = Vec::new();
     for (side, binary) in sides {
-        results.push(bench_side(config, side, binary, backing.clone()).await?);
+        let cluster = Cluster::start_with_workers(side, binary, backing.clone(), 1, config.workers, log_dir.clone())
+            .await
+            .with_context(|| format!("cannot start a {side} node"))?;
+        nodes.push((side, cluster));
     }
+    let measured = measure_all(config, &nodes).await;
+    for (_, cluster) in &mut nodes {
+        cluster.stop(0).await.ok();
+    }
+    drop(nodes);
     drop(redis);
+    let results = measured?;
 
     let ratios = ratios(&results);
     let me_target = ratios.iter().find(|r| r.endpoint == Endpoint::Me && r.side == Side::Stateless).map(|r| Target {
@@ -332,6 +361,7 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
         connections: config.connections,
         duration_ms: millis(config.duration),
         max_requests: config.max_requests,
+        rounds: config.rounds.max(1),
         workers: config.workers,
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         sides: results,
@@ -373,47 +403,66 @@ async fn start_redis(config: &BenchConfig, sides: &[(Side, PathBuf)]) -> Result<
     Ok(Some(server))
 }
 
-/// One node of `side`; every endpoint measured on it, then the node stopped.
-async fn bench_side(config: &BenchConfig, side: Side, binary: PathBuf, backing: Backing) -> Result<SideBench> {
-    let log_dir = config.out_dir.as_ref().map(|d| d.join("logs").join("bench"));
-    let mut cluster = Cluster::start_with_workers(side, binary, backing, 1, config.workers, log_dir)
-        .await
-        .with_context(|| format!("cannot start a {side} node"))?;
-    let addr = cluster.nodes()[0].addr;
-    // The node dies with `cluster` whatever happens below (kill_on_drop);
-    // a finished bench stops it gracefully.
-    let measured = measure_side(config, side, addr).await;
-    cluster.stop(0).await.ok();
-    measured
-}
-
-async fn measure_side(config: &BenchConfig, side: Side, addr: SocketAddr) -> Result<SideBench> {
-    let mut connections = Vec::with_capacity(config.connections);
-    for index in 0..config.connections {
-        let mut connection = Connection::open(addr).await.with_context(|| format!("{side}: cannot connect"))?;
-        connection.log_in(&format!("bench-{index:04}")).await.with_context(|| format!("{side}: login failed"))?;
-        connections.push(connection);
-    }
-    let mut endpoints = Vec::new();
-    for endpoint in Endpoint::ALL {
-        let (back, _) = drive_all(connections, endpoint, config.warm_up(), config.max_requests).await?;
-        let (back, record) = drive_all(back, endpoint, config.duration, config.max_requests).await?;
-        connections = back;
-        let mut figures = record.figures(endpoint);
-        if config.wrk {
-            figures.wrk = Some(run_wrk(config, side, addr, endpoint).await?);
+/// Every endpoint on every node: `rounds` times over, each round taking the
+/// endpoints in turn and, for each, the sides one after another, so the
+/// sides compared in one round ran within seconds of each other.
+async fn measure_all(config: &BenchConfig, nodes: &[(Side, Cluster)]) -> Result<Vec<SideBench>> {
+    let mut pools = Vec::new();
+    for (side, cluster) in nodes {
+        let addr = cluster.nodes()[0].addr;
+        let mut connections = Vec::with_capacity(config.connections);
+        for index in 0..config.connections {
+            let mut connection = Connection::open(addr).await.with_context(|| format!("{side}: cannot connect"))?;
+            connection.log_in(&format!("bench-{index:04}")).await.with_context(|| format!("{side}: login failed"))?;
+            connections.push(connection);
         }
-        if config.progress {
-            eprintln!(
-                "  {side:<16} {:<13} {:>9.0} req/s{}",
-                endpoint.name(),
-                figures.req_per_s,
-                figures.wrk.as_ref().map(|w| format!("  (wrk {:.0})", w.req_per_s)).unwrap_or_default()
-            );
-        }
-        endpoints.push(figures);
+        pools.push((*side, addr, connections));
     }
-    Ok(SideBench { side, endpoints })
+    let rounds = config.rounds.max(1);
+    // records[side][endpoint]: one record per round.
+    let mut records: Vec<Vec<Vec<Record>>> =
+        pools.iter().map(|_| Endpoint::ALL.iter().map(|_| Vec::new()).collect()).collect();
+    for round in 1..=rounds {
+        for (e, endpoint) in Endpoint::ALL.into_iter().enumerate() {
+            for (i, (side, _, connections)) in pools.iter_mut().enumerate() {
+                let taken = std::mem::take(connections);
+                let (back, _) = drive_all(taken, endpoint, config.warm_up(), config.max_requests).await?;
+                let (back, record) = drive_all(back, endpoint, config.duration, config.max_requests).await?;
+                *connections = back;
+                if config.progress {
+                    eprintln!(
+                        "  round {round}/{rounds}  {:<16} {:<13} {:>9.0} req/s",
+                        side.name(),
+                        endpoint.name(),
+                        record.req_per_s()
+                    );
+                }
+                records[i][e].push(record);
+            }
+        }
+    }
+    let mut results = Vec::new();
+    for ((side, addr, _), per_endpoint) in pools.iter().zip(records) {
+        let mut endpoints = Vec::new();
+        for (endpoint, rounds) in Endpoint::ALL.into_iter().zip(per_endpoint) {
+            let mut figures = Record::figures(endpoint, &rounds);
+            if config.wrk {
+                let wrk = run_wrk(config, *side, *addr, endpoint).await?;
+                if config.progress {
+                    eprintln!(
+                        "  wrk            {:<16} {:<13} {:>9.0} req/s",
+                        side.name(),
+                        endpoint.name(),
+                        wrk.req_per_s
+                    );
+                }
+                figures.wrk = Some(wrk);
+            }
+            endpoints.push(figures);
+        }
+        results.push(SideBench { side: *side, endpoints });
+    }
+    Ok(results)
 }
 
 /// A keep-alive HTTP/1.1 connection logged in as its own user.
@@ -558,19 +607,34 @@ impl Record {
         self.failed += other.failed;
     }
 
-    fn figures(&self, endpoint: Endpoint) -> EndpointBench {
-        let requests: u64 = self.statuses.values().sum();
-        let non_2xx = self.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum();
+    fn answered(&self) -> u64 {
+        self.statuses.values().sum()
+    }
+
+    fn req_per_s(&self) -> f64 {
         let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 { (self.answered() as f64 / seconds).round() } else { 0.0 }
+    }
+
+    /// The figures of one endpoint from its rounds: counts and latency over
+    /// every round, req/s = all answers over all measured time.
+    fn figures(endpoint: Endpoint, rounds: &[Record]) -> EndpointBench {
+        let mut total = Record::new();
+        for round in rounds {
+            total.merge(round);
+            total.elapsed += round.elapsed;
+        }
+        let non_2xx = total.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum();
         EndpointBench {
             endpoint,
-            requests,
+            requests: total.answered(),
             non_2xx,
-            failed: self.failed,
-            statuses: self.statuses.clone(),
-            elapsed_ms: millis(self.elapsed),
-            req_per_s: if seconds > 0.0 { (requests as f64 / seconds).round() } else { 0.0 },
-            latency_ms: precise_latency(&self.latency_us),
+            failed: total.failed,
+            statuses: total.statuses.clone(),
+            elapsed_ms: millis(total.elapsed),
+            req_per_s: total.req_per_s(),
+            per_round_req_per_s: rounds.iter().map(Record::req_per_s).collect(),
+            latency_ms: precise_latency(&total.latency_us),
             wrk: None,
         }
     }
@@ -655,10 +719,22 @@ fn ratios(sides: &[SideBench]) -> Vec<Ratio> {
                 (Some(a), Some(b)) => Some(ratio(a.req_per_s, b.req_per_s)),
                 _ => None,
             };
-            ratios.push(Ratio { endpoint, side: side.side, harness: ratio(this.req_per_s, base.req_per_s), wrk });
+            let per_round: Vec<f64> =
+                this.per_round_req_per_s.iter().zip(&base.per_round_req_per_s).map(|(a, b)| ratio(*a, *b)).collect();
+            ratios.push(Ratio { endpoint, side: side.side, harness: median(&per_round), per_round, wrk });
         }
     }
     ratios
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => ((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 * 100.0).round() / 100.0,
+    }
 }
 
 // ---- wrk -------------------------------------------------------------------
@@ -827,7 +903,7 @@ pub fn table(report: &BenchReport) -> String {
         }
     }
     if !report.ratios.is_empty() {
-        out.push_str("\nreq/s over stateful (harness");
+        out.push_str("\nreq/s over stateful (harness, median of rounds");
         out.push_str(if with_wrk { "; wrk)\n" } else { ")\n" });
         for r in &report.ratios {
             let _ = write!(
@@ -880,9 +956,12 @@ pub struct BenchArgs {
     /// How long each endpoint is measured, per side (5s, 500ms, 1m).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
-    /// Answers per endpoint and side at most, whatever the duration.
+    /// Answers per measurement (one endpoint, one side, one round) at most, whatever the duration.
     #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_requests: u64,
+    /// Measure every endpoint this many times per side, sides alternating; ratios are per-round medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+    rounds: u16,
     /// Worker threads per node (1 leaves a core of a 2-core machine to the load generator).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: u16,
@@ -914,6 +993,7 @@ pub fn main(args: BenchArgs) -> ExitCode {
         connections: usize::from(args.connections),
         duration: args.duration,
         max_requests: args.max_requests,
+        rounds: usize::from(args.rounds),
         workers: args.workers,
         redis_url: args.redis_url,
         bin_dir: args.bin_dir,
@@ -924,12 +1004,14 @@ pub fn main(args: BenchArgs) -> ExitCode {
     };
     println!(
         "HTTP bench: one node per side ({} worker{}), {} keep-alive connections (one user each), \
-         closed loop, {:.1} s per endpoint after a {:.1} s warm-up; sides one after another.",
+         closed loop, {:.1} s per endpoint after a {:.1} s warm-up, {} round{}; one side under load at a time.",
         config.workers,
         if config.workers == 1 { "" } else { "s" },
         config.connections,
         config.duration.as_secs_f64(),
-        config.warm_up().as_secs_f64()
+        config.warm_up().as_secs_f64(),
+        config.rounds,
+        if config.rounds == 1 { "" } else { "s" }
     );
     match run_blocking(&config) {
         Ok(report) => {
