@@ -4,6 +4,8 @@
 //! application with a different [`sessions::SessionStore`] plugged in; nothing
 //! else differs. That is the point: whether a cluster needs sticky routing is
 //! decided by where the session lives, not by the code that serves requests.
+//! The book's first chapter, `docs/where-sessions-live.md`, sets the three
+//! side by side.
 //!
 //! # The API (see `SPEC.md` §1)
 //! `POST /login`, `GET /me`, `GET /cart`, `POST /cart`, `POST /logout` and

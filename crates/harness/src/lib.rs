@@ -11,6 +11,10 @@
 //! one, restart all, stop Redis), and counts who was logged out and whose
 //! cart went missing.
 //!
+//! The book reads its output scenario by scenario (`docs/scenarios/`, with
+//! `docs/scenarios/README.md` explaining every row), and `docs/haproxy.md`
+//! and `docs/benchmarks.md` cover `--lb haproxy` and `harness bench`.
+//!
 //! # Design choices, and why
 //!
 //! - **Processes, not linked code.** The harness never links the `app`

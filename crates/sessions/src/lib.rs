@@ -14,12 +14,19 @@
 //!   trip; in exchange every node sees every session, so any node can serve
 //!   any request, and a node can die without anyone noticing. Redis is now
 //!   the one place that must stay up.
+//! - [`TokenStore`] keeps them nowhere: the whole session rides in the
+//!   cookie as a signed token, re-issued with every answer. Any node with the
+//!   key serves any request; logout, size and concurrent updates are what it
+//!   gives up.
 //!
-//! Both implement [`SessionStore`], and both apply every change *inside* the
-//! store, atomically: the RAM store under a lock, the Redis store with
-//! `HINCRBY` on the one field that changes. Two concurrent requests of one
-//! user therefore never overwrite each other's update, which a "load the
-//! session, change it, save it back" design would (see `docs/stores.md`).
+//! All three implement [`SessionStore`]. The two server-side stores apply
+//! every change *inside* the store, atomically: the RAM store under a lock,
+//! the Redis store with `HINCRBY` on the one field that changes. Two
+//! concurrent requests of one user therefore never overwrite each other's
+//! update, which a "load the session, change it, save it back" design would.
+//!
+//! The book explains each store with runs: `docs/stores.md` (RAM and Redis,
+//! the key layout, atomic updates) and `docs/token.md` (the token twin).
 //!
 //! This crate knows no HTTP. The `app` crate puts it behind an actix-web API.
 //!

@@ -77,9 +77,14 @@ fn rewrite(root: &Path, page: &Path, text: &str) -> anyhow::Result<String> {
         out.push_str(line);
         out.push('\n');
         let Some(capture) = parse_marker(line) else { continue };
-        // Skip the old block up to the closing marker.
-        if !lines.by_ref().any(|l| l.trim() == CLOSE) {
-            bail!("`{}` has no `{CLOSE}`", capture.command);
+        // Skip the old block up to its closing marker, which must come
+        // before the next capture: a page is never rewritten past it.
+        loop {
+            match lines.next().map(str::trim) {
+                Some(CLOSE) => break,
+                Some(l) if !l.starts_with(OPEN) => {}
+                _ => bail!("`{}` has no `{CLOSE}` line before the next capture", capture.command),
+            }
         }
         eprintln!("running: {}", capture.command);
         let mut output = execute(root, &capture.command)?;
@@ -151,6 +156,13 @@ fn release_binary(root: &Path, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capture_without_its_own_end_marker_is_refused() {
+        let page = "<!-- capture: harness list -->\n```text\nold```<!-- end capture -->\nkept\n<!-- capture: harness list -->\n```text\n```\n<!-- end capture -->\n";
+        let error = rewrite(Path::new("."), Path::new("page.md"), page).unwrap_err();
+        assert!(error.to_string().contains("before the next capture"), "{error}");
+    }
 
     #[test]
     fn markers_name_the_command_and_the_chart() {
