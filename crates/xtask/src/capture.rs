@@ -146,7 +146,13 @@ fn execute(root: &Path, command: &str) -> anyhow::Result<String> {
     if !output.status.success() {
         bail!("`{command}` failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    Ok(String::from_utf8(output.stdout)?)
+    let mut text = String::from_utf8(output.stdout)?;
+    // Some benches report from a child process on stderr (the memory one
+    // does); their lines are picked out by `keep:`.
+    if command.starts_with("cargo bench") {
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(text)
 }
 
 fn release_binary(root: &Path, name: &str) -> PathBuf {
