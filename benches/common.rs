@@ -11,8 +11,9 @@
 use std::time::Duration;
 
 use criterion::Criterion;
+use deadpool_redis::redis::{self, aio::MultiplexedConnection};
 use local_redis::RedisServer;
-use sessions::{Change, MemoryStore, Name, Session, SessionStore};
+use sessions::{Change, MemoryStore, Name, RedisStore, Session, SessionStore};
 
 /// Whether this run measures (`cargo bench`) rather than only checks that
 /// every benchmark runs (`cargo test --benches`).
@@ -127,4 +128,33 @@ fn human(seconds: f64) -> String {
         s if s < 1e-3 => format!("{:.1} µs", s * 1e6),
         s => format!("{:.2} ms", s * 1e3),
     }
+}
+
+/// Creates `count` live sessions in `store` (each touched once) and returns
+/// their cookies, with a copy of each session's bytes under a plain key
+/// (`raw:<cookie>`) for the floor, a raw `GET` of the same data; plus the
+/// connection that wrote them.
+pub async fn seed_redis(
+    store: &RedisStore,
+    url: &str,
+    count: usize,
+) -> (Vec<String>, Vec<String>, MultiplexedConnection) {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut credentials = Vec::with_capacity(count);
+    let mut raw_keys = Vec::with_capacity(count);
+    for n in 0..count {
+        let (credential, _) = store.create(&user(n), None).await.unwrap();
+        let session = store.update(&credential, Change::Touch).await.unwrap().unwrap().session;
+        let key = format!("raw:{credential}");
+        let () = redis::cmd("SET")
+            .arg(&key)
+            .arg(serde_json::to_vec(&session).unwrap())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        credentials.push(credential);
+        raw_keys.push(key);
+    }
+    (credentials, raw_keys, conn)
 }

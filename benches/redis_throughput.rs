@@ -44,26 +44,8 @@ fn redis_64_tasks(c: &mut Criterion) {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let base = RedisStore::new(&RedisSettings::new(server.url(), Duration::from_secs(3600))).unwrap();
-    let (credentials, raw_keys, raw_conn) = runtime.block_on(async {
-        let client = redis::Client::open(server.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let mut credentials = Vec::new();
-        let mut raw_keys = Vec::new();
-        for n in 0..TASKS {
-            let (credential, _) = base.create(&common::user(n), None).await.unwrap();
-            let session = base.update(&credential, Change::Touch).await.unwrap().unwrap().session;
-            let key = format!("raw:{credential}");
-            let () = redis::cmd("SET")
-                .arg(&key)
-                .arg(serde_json::to_vec(&session).unwrap())
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            credentials.push(credential);
-            raw_keys.push(key);
-        }
-        (Arc::new(credentials), Arc::new(raw_keys), conn)
-    });
+    let (credentials, raw_keys, raw_conn) = runtime.block_on(common::seed_redis(&base, &server.url(), TASKS));
+    let (credentials, raw_keys) = (Arc::new(credentials), Arc::new(raw_keys));
 
     let mut group = c.benchmark_group("redis_64_tasks");
     group.throughput(Throughput::Elements(1));

@@ -172,28 +172,9 @@ fn redis_one_in_flight(c: &mut Criterion) {
     const SESSIONS: usize = 1_000;
 
     // Live sessions, and the same sessions' bytes under plain keys for GET.
-    let (credentials, raw_keys, mut raw_conn, pool) = runtime.block_on(async {
-        let mut credentials = Vec::with_capacity(SESSIONS);
-        let client = redis::Client::open(server.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let mut raw_keys = Vec::with_capacity(SESSIONS);
-        for n in 0..SESSIONS {
-            let (credential, _) = store.create(&common::user(n), None).await.unwrap();
-            let session = store.update(&credential, Change::Touch).await.unwrap().unwrap().session;
-            let key = format!("raw:{credential}");
-            let () = redis::cmd("SET")
-                .arg(&key)
-                .arg(serde_json::to_vec(&session).unwrap())
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            credentials.push(credential);
-            raw_keys.push(key);
-        }
-        let pool =
-            deadpool_redis::Config::from_url(server.url()).create_pool(Some(deadpool_redis::Runtime::Tokio1)).unwrap();
-        (credentials, raw_keys, conn, pool)
-    });
+    let (credentials, raw_keys, mut raw_conn) = runtime.block_on(common::seed_redis(&store, &server.url(), SESSIONS));
+    let pool =
+        deadpool_redis::Config::from_url(server.url()).create_pool(Some(deadpool_redis::Runtime::Tokio1)).unwrap();
 
     let mut group = c.benchmark_group("redis_one_in_flight");
     group.bench_function("raw_get", |b| {

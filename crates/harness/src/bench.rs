@@ -1021,18 +1021,7 @@ pub fn main(args: BenchArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) if e.is::<UsageError>() => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-        Err(e) if e.is::<Interrupted>() => {
-            eprintln!("interrupted: every node and Redis the bench started has been stopped");
-            ExitCode::from(130)
-        }
-        Err(e) => {
-            eprintln!("harness bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => crate::exit_for(&e, "harness bench"),
     }
 }
 

@@ -134,6 +134,22 @@ pub fn run_blocking(config: &Config) -> anyhow::Result<Report> {
     })
 }
 
+/// How a command ends after `error`: it prints one line saying what went
+/// wrong and returns 2 for bad usage, 130 for Ctrl-C, 1 for a failure of
+/// `command` itself.
+pub fn exit_for(error: &anyhow::Error, command: &str) -> std::process::ExitCode {
+    if error.is::<UsageError>() {
+        eprintln!("error: {error}");
+        std::process::ExitCode::from(2)
+    } else if error.is::<Interrupted>() {
+        eprintln!("interrupted: every node and Redis the {command} started has been stopped");
+        std::process::ExitCode::from(130)
+    } else {
+        eprintln!("{command} failed: {error:#}");
+        std::process::ExitCode::FAILURE
+    }
+}
+
 /// The run was stopped by Ctrl-C.
 #[derive(Debug)]
 pub struct Interrupted;

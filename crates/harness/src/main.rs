@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use harness::haproxy::Balance;
-use harness::{Config, Interrupted, Lb, Persistence, Report, Scenario, Side, UsageError, output, parse_duration};
+use harness::{Config, Lb, Persistence, Report, Scenario, Side, output, parse_duration};
 
 #[derive(Parser)]
 #[command(name = "harness", version, about = "Real clusters of the twin servers under load: what each user lost")]
@@ -137,18 +137,7 @@ fn main() -> ExitCode {
             print_report(&report, demo);
             ExitCode::SUCCESS
         }
-        Err(e) if e.is::<UsageError>() => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-        Err(e) if e.is::<Interrupted>() => {
-            eprintln!("interrupted: every node and Redis the harness started has been stopped");
-            ExitCode::from(130)
-        }
-        Err(e) => {
-            eprintln!("harness failed: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => harness::exit_for(&e, "harness"),
     }
 }
 
