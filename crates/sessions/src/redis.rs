@@ -174,6 +174,12 @@ impl RedisStore {
         format!("{KEY_PREFIX}{id}")
     }
 
+    /// `DEL key`: ends a session, or removes a placeholder.
+    async fn delete(&self, key: String) -> Result<(), StoreError> {
+        self.run("delete", |mut conn| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await })
+            .await
+    }
+
     /// This handle's connection, borrowing one from the pool if it has none.
     async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
         if let Some(lease) = self.lock_lease().as_ref() {
@@ -281,9 +287,7 @@ impl SessionStore for RedisStore {
             // No such session: the pipeline made a placeholder (see the
             // module docs). Failing to delete it changes nothing for this
             // request, and its TTL removes it anyway.
-            let _ = self
-                .run("update", |mut conn| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await })
-                .await;
+            let _ = self.delete(key).await;
             return Ok(None);
         }
         Ok(session_from_hash(hash).map(|session| Updated { session, reissued: None }))
@@ -293,29 +297,11 @@ impl SessionStore for RedisStore {
         let Some(id) = SessionId::parse(credential) else {
             return Ok(());
         };
-        let key = Self::key(&id);
-        self.run("destroy", |mut conn| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await })
-            .await
+        self.delete(Self::key(&id)).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
         self.run("health", |mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await }).await
-    }
-}
-
-/// The store's idle TTL and the remaining time of a session, for tests.
-impl RedisStore {
-    /// Milliseconds left before the session behind `credential` expires, as
-    /// Redis counts them (`PTTL`); `None` if there is no such session.
-    pub async fn remaining_ttl(&self, credential: &str) -> Result<Option<Duration>, StoreError> {
-        let Some(id) = SessionId::parse(credential) else {
-            return Ok(None);
-        };
-        let key = Self::key(&id);
-        let ms: i64 = self
-            .run("pttl", |mut conn| async move { redis::cmd("PTTL").arg(key).query_async(&mut conn).await })
-            .await?;
-        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
     }
 }
 
