@@ -94,6 +94,21 @@ impl TestApp {
         self.request(reqwest::Method::GET, "/healthz", None).send().await.unwrap()
     }
 
+    /// Any request with an optional JSON body.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        sid: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Response {
+        let mut request = self.request(method, path, sid);
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        request.send().await.expect("the node answers")
+    }
+
     /// Any request, for paths and methods the API does not have.
     pub async fn send(&self, method: reqwest::Method, path: &str, sid: Option<&str>) -> Response {
         self.request(method, path, sid).send().await.unwrap()
@@ -141,7 +156,7 @@ pub enum Twin {
     Stateful,
     Stateless,
     /// The token twin with its deny list, so that logout holds on every
-    /// node as on the other twins (`token_twin.rs` covers the plain one).
+    /// node as on the other twins (`token.rs` covers the plain one).
     Token,
 }
 

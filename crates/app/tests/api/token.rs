@@ -1,6 +1,6 @@
-//! The token twin over HTTP: in-process apps (`Application::build` on port
-//! 0) around a `TokenStore`, and a client that handles the `sid` cookie by
-//! hand, as the harness does, so a test decides which cookie it keeps.
+//! The token twin over HTTP: in-process apps (`spawn_app`) around a
+//! `TokenStore`, and a client that handles the `sid` cookie by hand, as the
+//! harness does, so a test decides which cookie it keeps.
 //!
 //! The API is the one the other twins serve; these tests cover what a user
 //! of the token twin meets on top: a new cookie with every answer, bad tokens
@@ -9,13 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use actix_web::dev::ServerHandle;
-use app::{Application, Settings};
 use local_redis::RedisServer;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 use sessions::{TokenKey, TokenStore};
+
+use crate::helpers::{TestApp, set_cookie, spawn_app};
 
 const TTL: Duration = Duration::from_secs(60);
 const KEY: &[u8] = b"token-twin-tests-key-longer-than-32-bytes";
@@ -24,42 +23,18 @@ fn token_store(key: &[u8], ttl: Duration) -> TokenStore {
     TokenStore::new(TokenKey::new(key).unwrap(), ttl)
 }
 
-/// One running node.
-struct Node {
-    address: String,
-    client: reqwest::Client,
-    handle: ServerHandle,
-}
+/// One running node, whose answers the tests read as [`Answer`]s.
+struct Node(TestApp);
 
 impl Node {
     async fn start(store: TokenStore, node_id: &str) -> Node {
-        let settings = Settings { node_id: Some(node_id.to_string()), ..Settings::for_tests() };
-        let app = Application::build(&settings, store).expect("build app");
-        let address = format!("http://{}", app.addr());
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
-        // No cookie store: every test says which cookie it sends.
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-        Node { address, client, handle }
+        Node(spawn_app(store, node_id).await)
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, sid: Option<&str>, body: Option<Value>) -> Answer {
-        let mut request = self.client.request(method, format!("{}{path}", self.address));
-        if let Some(sid) = sid {
-            request = request.header(COOKIE, format!("sid={sid}"));
-        }
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_string());
-        }
-        let response = request.send().await.expect("the node answers");
+        let response = self.0.send_json(method, path, sid, body).await;
         let status = response.status();
-        let set_cookie = response
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("sid="))
-            .map(str::to_string);
+        let set_cookie = set_cookie(response.headers());
         let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
         let text = response.text().await.unwrap();
         let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("a JSON body") };
@@ -84,13 +59,6 @@ impl Node {
 
     async fn healthz(&self) -> Answer {
         self.send(reqwest::Method::GET, "/healthz", None, None).await
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        drop(tokio::spawn(async move { handle.stop(false).await }));
     }
 }
 
