@@ -12,12 +12,16 @@
 //!   and 1M live sessions, beside a raw `HashMap<String, Session>` get of the
 //!   same sessions by the same cookie text (the floor), and beside the same
 //!   work done by hand on that map (get, count, copy out), without and with
-//!   a lock around the map. Keys are visited
-//!   in a shuffled order, so at 1M most lookups miss the CPU caches, as
-//!   random users would.
+//!   a lock around the map. Keys are visited in a shuffled order, so at 1M
+//!   most lookups miss the CPU caches, as random users would. The paired
+//!   ratios printed after each size are the figures `docs/benchmarks.md`
+//!   reports: the store against the raw get in a loop of independent
+//!   lookups (throughput), and one at a time, each lookup waiting for the
+//!   previous one's answer (latency, which is what a request pays).
 //! - `ram_lookup_parts/*`: the steps the store's lookup takes beyond the
-//!   probe (parse the cookie, read the clock, take the shard's lock, copy
-//!   the session out), each alone.
+//!   probe (parse the cookie, read the coarse clock, take the shard's lock,
+//!   copy the session out), each alone, and the precise clock the store
+//!   does not read.
 //! - `redis_one_in_flight/*`: one request at a time on loopback. `raw_get` is
 //!   a plain `GET` of the session's bytes on one multiplexed connection: one
 //!   round trip, the floor. `raw_hgetall` reads the session's hash;
@@ -143,7 +147,38 @@ fn ram_lookup(c: &mut Criterion) {
             &format!("ram_lookup/{label}: store_lookup / locked_hashmap_get_mut_clone"),
             batch,
             by_hand,
-            store_lookup,
+            &mut store_lookup,
+        );
+
+        // The same two, one lookup at a time: each lookup's key depends on
+        // the previous lookup's answer (through a test that never passes),
+        // so the CPU cannot start the next lookup's memory reads before the
+        // last one is done. A server's lookups are a whole request apart,
+        // so this latency, not the loop's throughput above, is what a
+        // request pays.
+        let (mut next_d, mut next_e) = (Cycle::new(credentials.len()), Cycle::new(credentials.len()));
+        let raw_get_chained = |n| {
+            let raw = locked.lock().unwrap();
+            let (start, mut carry) = (Instant::now(), 0);
+            for _ in 0..n {
+                let session = raw.get(credentials[next_d.step() ^ carry].as_str());
+                carry = usize::from(session.is_some_and(|s| s.requests == u64::MAX));
+            }
+            start.elapsed()
+        };
+        let store_lookup_chained = |n| {
+            let (start, mut carry) = (Instant::now(), 0);
+            for _ in 0..n {
+                let session = store.update_now(&credentials[next_e.step() ^ carry], &Change::Touch);
+                carry = usize::from(session.is_some_and(|s| s.requests == u64::MAX));
+            }
+            start.elapsed()
+        };
+        common::paired_ratio(
+            &format!("ram_lookup/{label}: store_lookup / hashmap_get, one at a time"),
+            batch,
+            raw_get_chained,
+            store_lookup_chained,
         );
     }
     group.finish();
@@ -155,7 +190,12 @@ fn ram_lookup_parts(c: &mut Criterion) {
     let mut group = c.benchmark_group("ram_lookup_parts");
     let credential = SessionId::generate().to_string();
     group.bench_function("parse_credential", |b| b.iter(|| black_box(SessionId::parse(black_box(&credential)))));
-    group.bench_function("clock", |b| b.iter(|| black_box(Instant::now())));
+    // The store reads the coarse clock; `precise_clock` is what it would
+    // pay for `Instant::now()`.
+    group.bench_function("precise_clock", |b| b.iter(|| black_box(Instant::now())));
+    group.bench_function("coarse_clock", |b| {
+        b.iter(|| black_box(rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse)))
+    });
     let lock = Mutex::new(0u64);
     group.bench_function("lock_count_unlock", |b| {
         b.iter(|| *black_box(&lock).lock().unwrap() += 1);
@@ -236,7 +276,7 @@ fn redis_one_in_flight(c: &mut Criterion) {
         let mut next = Cycle::new(SESSIONS);
         b.to_async(&runtime).iter(|| {
             let credential = &credentials[next.step()];
-            let (store, change) = (&store, Change::AddItem { item: book.clone(), qty: 1 });
+            let (store, change) = (&store, Change::AddItem { item: book, qty: 1 });
             async move { black_box(store.update(credential, change).await.unwrap().unwrap()) }
         });
     });

@@ -65,7 +65,7 @@ fn measure(count: usize, items: usize) {
         }
         let session = session.unwrap_or_else(|| store.update_now(&credential, &Change::Touch).unwrap());
         json += 16 + serde_json::to_vec(&session).unwrap().len();
-        fields += 16 + session.user.len() + 3 * 8 + session.cart.keys().map(|k| k.len() + 8).sum::<usize>();
+        fields += 16 + session.user.as_str().len() + 3 * 8 + session.cart.keys().map(|k| k.len() + 8).sum::<usize>();
     }
     let after = resident_bytes();
     assert_eq!(store.len(), count);

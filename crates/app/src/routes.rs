@@ -85,7 +85,9 @@ async fn login<S: SessionStore>(
     // (if any) ends in the same step, so a planted cookie is worth nothing.
     let (credential, session) = store.create(&user, credential(&req).as_deref()).await?;
     tracing::debug!(user = %session.user, "login");
-    Ok(HttpResponse::Ok().cookie(session_cookie(credential)).json(LoggedIn { user: &session.user, node: &node.0 }))
+    Ok(HttpResponse::Ok()
+        .cookie(session_cookie(credential))
+        .json(LoggedIn { user: session.user.as_str(), node: &node.0 }))
 }
 
 async fn me<S: SessionStore>(
@@ -95,7 +97,7 @@ async fn me<S: SessionStore>(
 ) -> Result<HttpResponse, ApiError> {
     let updated = authenticated(&req, store.get_ref(), Change::Touch).await?;
     let Session { user, created_at, requests, .. } = &updated.session;
-    let body = Me { user, node: &node.0, created_at: *created_at, requests: *requests };
+    let body = Me { user: user.as_str(), node: &node.0, created_at: *created_at, requests: *requests };
     Ok(respond(&updated, &body))
 }
 

@@ -5,11 +5,29 @@
 //! only 122 random bits), written as 22 characters of base64url without
 //! padding. Parsing is strict (exact length, canonical encoding), so a
 //! malformed cookie is refused before any store is asked about it.
+//!
+//! The text form is parsed on every request, so it is decoded here with a
+//! lookup table and one pass over the 22 bytes rather than with a general
+//! base64 decoder (which spent about as long as the RAM store's whole map
+//! probe: `ram_lookup_parts/parse_credential` in `benches/session_lookup.rs`).
+//! The tests check it against the `base64` crate.
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+/// The base64url alphabet, in digit order.
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// Marks a byte outside the alphabet in [`DIGITS`].
+const NOT_A_DIGIT: u8 = 0x80;
+/// Each byte's digit value, or [`NOT_A_DIGIT`].
+const DIGITS: [u8; 256] = {
+    let mut table = [NOT_A_DIGIT; 256];
+    let mut digit = 0;
+    while digit < 64 {
+        table[ALPHABET[digit] as usize] = digit as u8;
+        digit += 1;
+    }
+    table
+};
 
 /// 128 random bits naming one session.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,14 +49,21 @@ impl SessionId {
     /// Parses the text form; `None` for anything that [`generate`](Self::generate)
     /// could not have produced.
     pub fn parse(text: &str) -> Option<SessionId> {
-        if text.len() != Self::TEXT_LEN {
+        let text: &[u8; Self::TEXT_LEN] = text.as_bytes().try_into().ok()?;
+        // 22 digits carry 132 bits, most significant first: the id's 128
+        // bits (its little-endian bytes, read as one big-endian number),
+        // then 4 bits that must be zero, so each id has one text form.
+        let (mut bits, mut seen) = (0u128, 0u8);
+        for &byte in &text[..Self::TEXT_LEN - 1] {
+            let digit = DIGITS[usize::from(byte)];
+            seen |= digit;
+            bits = (bits << 6) | u128::from(digit);
+        }
+        let last = DIGITS[usize::from(text[Self::TEXT_LEN - 1])];
+        if (seen | last) & NOT_A_DIGIT != 0 || last & 0x0F != 0 {
             return None;
         }
-        let mut bytes = [0u8; 16];
-        match URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) {
-            Ok(16) => Some(SessionId(u128::from_le_bytes(bytes))),
-            _ => None,
-        }
+        Some(SessionId(((bits << 2) | u128::from(last >> 4)).swap_bytes()))
     }
 
     /// The 128 bits, as the RAM store's key.
@@ -49,7 +74,18 @@ impl SessionId {
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&URL_SAFE_NO_PAD.encode(self.0.to_le_bytes()))
+        // The inverse of `parse`: the bytes as one big-endian number, four
+        // zero bits appended, six bits per digit.
+        let bits = self.0.swap_bytes();
+        let mut text = [0u8; Self::TEXT_LEN];
+        for (i, digit) in text.iter_mut().enumerate() {
+            // Where this digit's six bits end, counted from the bottom of
+            // the 132-bit number.
+            let end = 6 * (Self::TEXT_LEN - 1 - i) as u32;
+            let six = if end >= 4 { bits >> (end - 4) } else { bits << (4 - end) };
+            *digit = ALPHABET[(six & 0x3F) as usize];
+        }
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -76,6 +112,21 @@ mod tests {
     }
 
     #[test]
+    fn the_text_form_is_standard_base64url() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for _ in 0..1000 {
+            let id = SessionId::generate();
+            assert_eq!(id.to_string(), URL_SAFE_NO_PAD.encode(id.0.to_le_bytes()));
+        }
+        for edge in [0, u128::MAX, 1, 1 << 127, 0x0123_4567_89AB_CDEF_FEDC_BA98_7654_3210] {
+            let text = URL_SAFE_NO_PAD.encode(u128::to_le_bytes(edge));
+            assert_eq!(SessionId::parse(&text), Some(SessionId(edge)), "{text}");
+            assert_eq!(SessionId(edge).to_string(), text);
+        }
+    }
+
+    #[test]
     fn ids_do_not_repeat() {
         let ids: std::collections::HashSet<_> = (0..10_000).map(|_| SessionId::generate()).collect();
         assert_eq!(ids.len(), 10_000);
@@ -89,7 +140,18 @@ mod tests {
         // 22 characters carry 132 bits; the 4 spare bits must be zero, so
         // each id has exactly one text form.
         let non_canonical = "AAAAAAAAAAAAAAAAAAAAAB";
-        for bad in ["", "abc", &good[..21], &format!("{good}A"), &wrong_char, non_canonical] {
+        let mut not_ascii = good.clone();
+        not_ascii.replace_range(..2, "é");
+        for bad in [
+            "",
+            "abc",
+            &good[..21],
+            &format!("{good}A"),
+            &wrong_char,
+            non_canonical,
+            &not_ascii,
+            "=AAAAAAAAAAAAAAAAAAAAA",
+        ] {
             assert_eq!(SessionId::parse(bad), None, "{bad:?} accepted");
         }
     }

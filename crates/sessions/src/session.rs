@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// The name the user logged in with.
-    pub user: String,
+    pub user: Name,
     /// When the session was created, in milliseconds since the Unix epoch.
     pub created_at: u64,
     /// Authenticated requests made with this session (login not included).
@@ -22,7 +22,7 @@ pub struct Session {
 impl Session {
     /// A new, empty session for `user`, created now.
     pub fn new(user: &Name) -> Self {
-        Session { user: user.as_str().to_string(), created_at: now_ms(), requests: 0, cart: BTreeMap::new() }
+        Session { user: *user, created_at: now_ms(), requests: 0, cart: BTreeMap::new() }
     }
 
     /// Counts one authenticated request and applies `change`: the one
@@ -43,9 +43,16 @@ pub fn now_ms() -> u64 {
 /// A user or item name: 1 to 64 characters of `A-Z a-z 0-9 _ . -`.
 ///
 /// The narrow alphabet keeps names safe to use as Redis hash fields and in
-/// logs without escaping.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Name(String);
+/// logs without escaping. The bound on the length lets a name live inline
+/// (65 bytes, no heap): a [`Session`] holding one is copied out of a store
+/// without an allocation, which is most of what a RAM lookup would
+/// otherwise cost beyond the map probe.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Name {
+    len: u8,
+    /// The name, then zeros.
+    bytes: [u8; Name::MAX_LEN],
+}
 
 /// Why a name was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -62,18 +69,60 @@ impl Name {
         if raw.is_empty() || raw.len() > Self::MAX_LEN || !raw.bytes().all(allowed) {
             return Err(NameError);
         }
-        Ok(Name(raw.to_string()))
+        Ok(Name::copy_of(raw.as_bytes()))
+    }
+
+    /// A name from bytes a store wrote from a parsed name, not checked again.
+    pub(crate) fn copy_of(name: &[u8]) -> Name {
+        let len = name.len().min(Self::MAX_LEN);
+        let mut bytes = [0; Self::MAX_LEN];
+        bytes[..len].copy_from_slice(&name[..len]);
+        Name { len: len as u8, bytes }
     }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ever ASCII (see `parse`), so this cannot fail.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Names read back (from a token, or a session's JSON) are checked like new
+/// ones.
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Name, D::Error> {
+        let raw = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Name::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
 
@@ -89,5 +138,18 @@ mod tests {
         for bad in ["", " ", "al ice", "ålice", "a/b", "a:b", "{}", &"x".repeat(65)] {
             assert_eq!(Name::parse(bad), Err(NameError), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn a_name_reads_back_as_the_text_it_was_parsed_from() {
+        for text in ["a", "alice", &"x".repeat(64)] {
+            let name = Name::parse(text).unwrap();
+            assert_eq!(name.as_str(), text);
+            assert_eq!(serde_json::to_string(&name).unwrap(), format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<Name>(&format!("\"{text}\"")).unwrap(), name);
+        }
+        // Names shorter than another are not equal to its prefix's padding.
+        assert_ne!(Name::parse("ab").unwrap(), Name::parse("abc").unwrap());
+        assert!(serde_json::from_str::<Name>("\"a b\"").is_err(), "a bad name came back from JSON");
     }
 }

@@ -155,7 +155,7 @@ impl fmt::Debug for TokenKey {
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     jti: String,
-    sub: String,
+    sub: Name,
     created_at: u64,
     requests: u64,
     #[serde(default)]
@@ -166,12 +166,7 @@ struct Claims {
 
 impl Claims {
     fn session(&self) -> Session {
-        Session {
-            user: self.sub.clone(),
-            created_at: self.created_at,
-            requests: self.requests,
-            cart: self.cart.clone(),
-        }
+        Session { user: self.sub, created_at: self.created_at, requests: self.requests, cart: self.cart.clone() }
     }
 }
 
@@ -264,7 +259,7 @@ impl TokenStore {
         let exp_ms = now_ms().saturating_add(self.shared.ttl_ms);
         let claims = Claims {
             jti: jti.to_string(),
-            sub: session.user.clone(),
+            sub: session.user,
             created_at: session.created_at,
             requests: session.requests,
             cart: session.cart.clone(),
