@@ -31,6 +31,9 @@
 //!   `GET /me` asks the Redis store, `store_cart_add` what `POST /cart` asks.
 //!   `pool_checkout_get` is the design the store avoids: a deadpool checkout
 //!   per request (which PINGs the connection) and then the `GET`.
+//!   After the group, paired ratios to `raw_get` price each command: `GETEX`
+//!   (read and renew the TTL), `HGETALL`, `HINCRBY` + `HGETALL`, the store's
+//!   three commands, and the three as a Lua script.
 //! - `serialization/*/SIZE`: JSON encoding and decoding of a session with an
 //!   empty cart, 10 items, 1 KiB and 10 KiB: the cost a store that keeps the
 //!   session as one blob (or a signed token) pays on every request.
@@ -349,6 +352,54 @@ fn redis_one_in_flight(c: &mut Criterion) {
     common::paired_ratio("redis_one_in_flight: store_touch / raw_get", batch, raw_get, store_touch);
     common::paired_ratio("redis_one_in_flight: store_touch / raw_update_pipeline", batch, update_pipeline, store_touch);
     common::paired_ratio("redis_one_in_flight: pool_checkout_get / raw_get", batch, raw_get, pool_checkout_get);
+
+    // What each command adds to one round trip, to see how close a lookup
+    // that must count and renew can get to a bare read: a read that renews
+    // the TTL (`GETEX`), the hash alone, the count and the read without the
+    // renewal, all three (the store's pipeline), and all three as a Lua
+    // script.
+    let script = redis::Script::new(
+        "redis.call('HINCRBY', KEYS[1], 'requests', 1) redis.call('PEXPIRE', KEYS[1], ARGV[1]) \
+         return redis.call('HGETALL', KEYS[1])",
+    );
+    let keys: Vec<String> = credentials.iter().map(|c| RedisStore::key(&SessionId::parse(c).unwrap())).collect();
+    let variants: [(&str, fn(&str, &str) -> redis::Pipeline); 4] = [
+        ("getex", |_, raw| redis::pipe().cmd("GETEX").arg(raw).arg("PX").arg(3_600_000).clone()),
+        ("hgetall", |key, _| redis::pipe().hgetall(key).clone()),
+        ("hincrby_hgetall", |key, _| redis::pipe().hincr(key, "requests", 1).ignore().hgetall(key).clone()),
+        ("raw_update_pipeline", |key, _| {
+            redis::pipe().hincr(key, "requests", 1).ignore().pexpire(key, 3_600_000).ignore().hgetall(key).clone()
+        }),
+    ];
+    for (name, pipeline) in variants {
+        let variant = |n: u64| {
+            let mut conn = raw_conn.clone();
+            let mut next = Cycle::new(SESSIONS);
+            runtime.block_on(async {
+                let start = Instant::now();
+                for _ in 0..n {
+                    let i = next.step();
+                    let pipe = pipeline(&keys[i], &raw_keys[i]);
+                    black_box(pipe.query_async::<redis::Value>(&mut conn).await.unwrap());
+                }
+                start.elapsed()
+            })
+        };
+        common::paired_ratio(&format!("redis_one_in_flight: {name} / raw_get"), batch, raw_get, variant);
+    }
+    let lua_script = |n: u64| {
+        let mut conn = raw_conn.clone();
+        let mut next = Cycle::new(SESSIONS);
+        runtime.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let mut call = script.key(&keys[next.step()]);
+                black_box(call.arg(3_600_000).invoke_async::<redis::Value>(&mut conn).await.unwrap());
+            }
+            start.elapsed()
+        })
+    };
+    common::paired_ratio("redis_one_in_flight: lua_script / raw_get", batch, raw_get, lua_script);
 
     runtime.block_on(async {
         let () = redis::cmd("FLUSHALL").query_async(&mut raw_conn).await.unwrap();
