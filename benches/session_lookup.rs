@@ -363,7 +363,9 @@ fn redis_one_in_flight(c: &mut Criterion) {
          return redis.call('HGETALL', KEYS[1])",
     );
     let keys: Vec<String> = credentials.iter().map(|c| RedisStore::key(&SessionId::parse(c).unwrap())).collect();
-    let variants: [(&str, fn(&str, &str) -> redis::Pipeline); 4] = [
+    // Each builds its commands from the session's key and its raw copy's.
+    type Commands = fn(&str, &str) -> redis::Pipeline;
+    let variants: [(&str, Commands); 4] = [
         ("getex", |_, raw| redis::pipe().cmd("GETEX").arg(raw).arg("PX").arg(3_600_000).clone()),
         ("hgetall", |key, _| redis::pipe().hgetall(key).clone()),
         ("hincrby_hgetall", |key, _| redis::pipe().hincr(key, "requests", 1).ignore().hgetall(key).clone()),
