@@ -45,8 +45,8 @@ pub fn now_ms() -> u64 {
 /// The narrow alphabet keeps names safe to use as Redis hash fields and in
 /// logs without escaping. The bound on the length lets a name live inline
 /// (65 bytes, no heap): a [`Session`] holding one is copied out of a store
-/// without an allocation, which is most of what a RAM lookup would
-/// otherwise cost beyond the map probe.
+/// without an allocation, which was about a quarter of a RAM lookup's time
+/// (`docs/benchmarks.md`, section 1).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Name {
     len: u8,
@@ -148,7 +148,7 @@ mod tests {
             assert_eq!(serde_json::to_string(&name).unwrap(), format!("\"{text}\""));
             assert_eq!(serde_json::from_str::<Name>(&format!("\"{text}\"")).unwrap(), name);
         }
-        // Names shorter than another are not equal to its prefix's padding.
+        // A name is not equal to a longer one it is the start of.
         assert_ne!(Name::parse("ab").unwrap(), Name::parse("abc").unwrap());
         assert!(serde_json::from_str::<Name>("\"a b\"").is_err(), "a bad name came back from JSON");
     }
