@@ -150,15 +150,15 @@ fn ram_lookup(c: &mut Criterion) {
             &format!("ram_lookup/{label}: store_lookup / locked_hashmap_get_mut_clone"),
             batch,
             by_hand,
-            &mut store_lookup,
+            store_lookup,
         );
 
-        // The same two, one lookup at a time: each lookup's key depends on
-        // the previous lookup's answer (through a test that never passes),
-        // so the CPU cannot start the next lookup's memory reads before the
-        // last one is done. A server's lookups are a whole request apart,
-        // so this latency, not the loop's throughput above, is what a
-        // request pays.
+        // The store against the raw get again, one lookup at a time: each
+        // lookup's key depends on the previous lookup's answer (through a
+        // test that never passes), so the CPU cannot start the next lookup's
+        // memory reads before the last one is done. A server's lookups are a
+        // whole request apart, so this latency, not the loop's throughput
+        // above, is what a request pays.
         let (mut next_d, mut next_e) = (Cycle::new(credentials.len()), Cycle::new(credentials.len()));
         let raw_get_chained = |n| {
             let raw = locked.lock().unwrap();
