@@ -208,11 +208,14 @@ fn ram_lookup_parts(c: &mut Criterion) {
     group.finish();
 }
 
+/// Live sessions the Redis benchmarks cycle through.
+const REDIS_SESSIONS: usize = 1_000;
+
 fn redis_one_in_flight(c: &mut Criterion) {
     let server = common::start_redis();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let store = RedisStore::new(&RedisSettings::new(server.url(), Duration::from_secs(3600))).unwrap();
-    const SESSIONS: usize = 1_000;
+    const SESSIONS: usize = REDIS_SESSIONS;
 
     // Live sessions, and the same sessions' bytes under plain keys for GET.
     let (credentials, raw_keys, mut raw_conn) = runtime.block_on(common::seed_redis(&store, &server.url(), SESSIONS));
@@ -300,53 +303,29 @@ fn redis_one_in_flight(c: &mut Criterion) {
     let batch = if common::measuring() { 300 } else { 2 };
     let raw_get = |n: u64| {
         let mut conn = raw_conn.clone();
-        let mut next = Cycle::new(SESSIONS);
-        runtime.block_on(async {
-            let start = Instant::now();
-            for _ in 0..n {
-                let value: Vec<u8> =
-                    redis::cmd("GET").arg(&raw_keys[next.step()]).query_async(&mut conn).await.unwrap();
-                black_box(value);
-            }
-            start.elapsed()
+        one_at_a_time(&runtime, n, async |i| {
+            black_box(redis::cmd("GET").arg(&raw_keys[i]).query_async::<Vec<u8>>(&mut conn).await.unwrap());
         })
     };
     let store_touch = |n: u64| {
-        let mut next = Cycle::new(SESSIONS);
-        runtime.block_on(async {
-            let start = Instant::now();
-            for _ in 0..n {
-                black_box(store.update(&credentials[next.step()], Change::Touch).await.unwrap().unwrap());
-            }
-            start.elapsed()
+        one_at_a_time(&runtime, n, async |i| {
+            black_box(store.update(&credentials[i], Change::Touch).await.unwrap().unwrap());
         })
     };
     let update_pipeline = |n: u64| {
         let mut conn = raw_conn.clone();
-        let mut next = Cycle::new(SESSIONS);
-        runtime.block_on(async {
-            let start = Instant::now();
-            for _ in 0..n {
-                let key = RedisStore::key(&SessionId::parse(&credentials[next.step()]).unwrap());
-                let mut pipe = redis::pipe();
-                pipe.hincr(&key, "requests", 1).ignore().pexpire(&key, 3_600_000).ignore().hgetall(&key);
-                let (hash,): (HashMap<String, String>,) = pipe.query_async(&mut conn).await.unwrap();
-                black_box(hash);
-            }
-            start.elapsed()
+        one_at_a_time(&runtime, n, async |i| {
+            let key = RedisStore::key(&SessionId::parse(&credentials[i]).unwrap());
+            let mut pipe = redis::pipe();
+            pipe.hincr(&key, "requests", 1).ignore().pexpire(&key, 3_600_000).ignore().hgetall(&key);
+            let (hash,): (HashMap<String, String>,) = pipe.query_async(&mut conn).await.unwrap();
+            black_box(hash);
         })
     };
     let pool_checkout_get = |n: u64| {
-        let mut next = Cycle::new(SESSIONS);
-        runtime.block_on(async {
-            let start = Instant::now();
-            for _ in 0..n {
-                let mut conn = pool.get().await.unwrap();
-                let value: Vec<u8> =
-                    redis::cmd("GET").arg(&raw_keys[next.step()]).query_async(&mut conn).await.unwrap();
-                black_box(value);
-            }
-            start.elapsed()
+        one_at_a_time(&runtime, n, async |i| {
+            let mut conn = pool.get().await.unwrap();
+            black_box(redis::cmd("GET").arg(&raw_keys[i]).query_async::<Vec<u8>>(&mut conn).await.unwrap());
         })
     };
     common::paired_ratio("redis_one_in_flight: store_touch / raw_get", batch, raw_get, store_touch);
@@ -376,29 +355,18 @@ fn redis_one_in_flight(c: &mut Criterion) {
     for (name, pipeline) in variants {
         let variant = |n: u64| {
             let mut conn = raw_conn.clone();
-            let mut next = Cycle::new(SESSIONS);
-            runtime.block_on(async {
-                let start = Instant::now();
-                for _ in 0..n {
-                    let i = next.step();
-                    let pipe = pipeline(&keys[i], &raw_keys[i]);
-                    black_box(pipe.query_async::<redis::Value>(&mut conn).await.unwrap());
-                }
-                start.elapsed()
+            one_at_a_time(&runtime, n, async |i| {
+                let pipe = pipeline(&keys[i], &raw_keys[i]);
+                black_box(pipe.query_async::<redis::Value>(&mut conn).await.unwrap());
             })
         };
         common::paired_ratio(&format!("redis_one_in_flight: {name} / raw_get"), batch, raw_get, variant);
     }
     let lua_script = |n: u64| {
         let mut conn = raw_conn.clone();
-        let mut next = Cycle::new(SESSIONS);
-        runtime.block_on(async {
-            let start = Instant::now();
-            for _ in 0..n {
-                let mut call = script.key(&keys[next.step()]);
-                black_box(call.arg(3_600_000).invoke_async::<redis::Value>(&mut conn).await.unwrap());
-            }
-            start.elapsed()
+        one_at_a_time(&runtime, n, async |i| {
+            let mut call = script.key(&keys[i]);
+            black_box(call.arg(3_600_000).invoke_async::<redis::Value>(&mut conn).await.unwrap());
         })
     };
     common::paired_ratio("redis_one_in_flight: lua_script / raw_get", batch, raw_get, lua_script);
@@ -428,6 +396,19 @@ fn serialization(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Runs `op` on `n` sessions in turn, one request in flight at a time, and
+/// returns the wall time: one round of a paired ratio.
+fn one_at_a_time(runtime: &tokio::runtime::Runtime, n: u64, mut op: impl AsyncFnMut(usize)) -> Duration {
+    let mut next = Cycle::new(REDIS_SESSIONS);
+    runtime.block_on(async {
+        let start = Instant::now();
+        for _ in 0..n {
+            op(next.step()).await;
+        }
+        start.elapsed()
+    })
 }
 
 /// Walks 0..len round and round without a division on the hot path.
