@@ -100,7 +100,13 @@ fn redis_64_tasks(c: &mut Criterion) {
                     let (stores, credentials) = (Arc::clone(&stores), Arc::clone(&credentials));
                     async move {
                         let store = &stores[task % stores.len()];
-                        black_box(store.update(&credentials[task], Change::Touch).await.unwrap().unwrap());
+                        black_box(
+                            store
+                                .update_with(&credentials[task], Change::Touch, |s| s.requests)
+                                .await
+                                .unwrap()
+                                .unwrap(),
+                        );
                     }
                 }))
             });
@@ -119,7 +125,9 @@ fn redis_64_tasks(c: &mut Criterion) {
                 let (stores, credentials) = (Arc::clone(&stores), Arc::clone(&credentials));
                 async move {
                     let store = &stores[task % stores.len()];
-                    black_box(store.update(&credentials[task], Change::Touch).await.unwrap().unwrap());
+                    black_box(
+                        store.update_with(&credentials[task], Change::Touch, |s| s.requests).await.unwrap().unwrap(),
+                    );
                 }
             }))
         };

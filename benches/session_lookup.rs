@@ -8,20 +8,20 @@
 //!
 //! Groups (criterion's HTML report: `target/criterion/report/index.html`):
 //! - `ram_lookup/*/N`: the RAM store's lookup (`update_now`: find the
-//!   session, count the request, renew the TTL, hand out a copy) at 1k, 100k
-//!   and 1M live sessions, beside a raw `HashMap<String, Session>` get of the
-//!   same sessions by the same cookie text (the floor), and beside the same
-//!   work done by hand on that map (get, count, copy out), without and with
-//!   a lock around the map. Keys are visited in a shuffled order, so at 1M
+//!   session, count the request, renew the TTL, lend the session to the
+//!   caller) at 1k, 100k and 1M live sessions, beside a raw
+//!   `HashMap<String, Session>` get of the same sessions by the same cookie
+//!   text (the floor), and beside the same work done by hand on that map
+//!   (get, count, lend), without and with a lock around the map. Keys are visited in a shuffled order, so at 1M
 //!   most lookups miss the CPU caches, as random users would. The paired
 //!   ratios printed after each size are the figures `docs/benchmarks.md`
 //!   reports: the store against the raw get in a loop of independent
 //!   lookups (throughput), and one at a time, each lookup waiting for the
 //!   previous one's answer (latency, which is what a request pays).
 //! - `ram_lookup_parts/*`: the steps the store's lookup takes beyond the
-//!   probe (parse the cookie, read the coarse clock, take the shard's lock,
-//!   copy the session out), each alone, and the precise clock the store
-//!   does not read.
+//!   probe (parse the cookie, read the coarse clock, take the shard's lock),
+//!   each alone, and what the store no longer does: read the precise clock,
+//!   copy the session out.
 //! - `redis_one_in_flight/*`: one request at a time on loopback. `raw_get` is
 //!   a plain `GET` of the session's bytes on one multiplexed connection: one
 //!   round trip, the floor. `raw_hgetall` reads the session's hash;
@@ -64,49 +64,31 @@ fn ram_lookup(c: &mut Criterion) {
         // prefetcher would hide misses that a real server pays.
         let mut raw: HashMap<String, Session> = credentials
             .iter()
-            .map(|c| (c.clone(), store.update_now(c, &Change::Touch).expect("a live session")))
+            .map(|c| (c.clone(), store.update_now(c, &Change::Touch, |s| s.to_session()).expect("a live session")))
             .collect();
         common::shuffle(&mut credentials);
         let label = label(size);
 
         group.bench_with_input(BenchmarkId::new("hashmap_get", &label), &credentials, |b, credentials| {
             let mut next = Cycle::new(credentials.len());
-            b.iter(|| black_box(raw.get(black_box(credentials[next.step()].as_str()))));
+            b.iter(|| black_box(raw.get(black_box(credentials[next.step()].as_str())).map(read_raw)));
         });
         group.bench_with_input(BenchmarkId::new("store_lookup", &label), &credentials, |b, credentials| {
             let mut next = Cycle::new(credentials.len());
-            b.iter(|| black_box(store.update_now(black_box(&credentials[next.step()]), &Change::Touch)));
+            b.iter(|| black_box(store.update_now(black_box(&credentials[next.step()]), &Change::Touch, read)));
         });
-        group.bench_with_input(BenchmarkId::new("hashmap_get_mut_clone", &label), &credentials, |b, credentials| {
+        group.bench_with_input(BenchmarkId::new("hashmap_get_mut", &label), &credentials, |b, credentials| {
             let mut next = Cycle::new(credentials.len());
-            b.iter(|| {
-                let session = raw.get_mut(black_box(credentials[next.step()].as_str())).map(|s| {
-                    s.requests += 1;
-                    s.clone()
-                });
-                black_box(session)
-            });
+            b.iter(|| black_box(count_and_read(&mut raw, black_box(&credentials[next.step()]))));
         });
         // The same again behind one lock, as any map shared by worker
         // threads must be: a locked instruction stops the CPU from
         // overlapping this lookup's cache misses with the next one's.
         let locked = Mutex::new(raw);
-        group.bench_with_input(
-            BenchmarkId::new("locked_hashmap_get_mut_clone", &label),
-            &credentials,
-            |b, credentials| {
-                let mut next = Cycle::new(credentials.len());
-                b.iter(|| {
-                    let mut raw = locked.lock().unwrap();
-                    let session = raw.get_mut(black_box(credentials[next.step()].as_str())).map(|s| {
-                        s.requests += 1;
-                        s.clone()
-                    });
-                    drop(raw);
-                    black_box(session)
-                });
-            },
-        );
+        group.bench_with_input(BenchmarkId::new("locked_hashmap_get_mut", &label), &credentials, |b, credentials| {
+            let mut next = Cycle::new(credentials.len());
+            b.iter(|| black_box(count_and_read(&mut locked.lock().unwrap(), black_box(&credentials[next.step()]))));
+        });
 
         // The target's figure, measured so that background load cancels.
         let batch = if common::measuring() { 20_000 } else { 100 };
@@ -116,14 +98,14 @@ fn ram_lookup(c: &mut Criterion) {
             let raw = locked.lock().unwrap();
             let start = Instant::now();
             for _ in 0..n {
-                black_box(raw.get(black_box(credentials[next_a.step()].as_str())));
+                black_box(raw.get(black_box(credentials[next_a.step()].as_str())).map(read_raw));
             }
             start.elapsed()
         };
         let mut store_lookup = |n| {
             let start = Instant::now();
             for _ in 0..n {
-                black_box(store.update_now(black_box(&credentials[next_b.step()]), &Change::Touch));
+                black_box(store.update_now(black_box(&credentials[next_b.step()]), &Change::Touch, read));
             }
             start.elapsed()
         };
@@ -136,18 +118,12 @@ fn ram_lookup(c: &mut Criterion) {
         let by_hand = |n| {
             let start = Instant::now();
             for _ in 0..n {
-                let mut raw = locked.lock().unwrap();
-                let session = raw.get_mut(black_box(credentials[next_c.step()].as_str())).map(|s| {
-                    s.requests += 1;
-                    s.clone()
-                });
-                drop(raw);
-                black_box(session);
+                black_box(count_and_read(&mut locked.lock().unwrap(), black_box(&credentials[next_c.step()])));
             }
             start.elapsed()
         };
         common::paired_ratio(
-            &format!("ram_lookup/{label}: store_lookup / locked_hashmap_get_mut_clone"),
+            &format!("ram_lookup/{label}: store_lookup / locked_hashmap_get_mut"),
             batch,
             by_hand,
             store_lookup,
@@ -164,16 +140,16 @@ fn ram_lookup(c: &mut Criterion) {
             let raw = locked.lock().unwrap();
             let (start, mut carry) = (Instant::now(), 0);
             for _ in 0..n {
-                let session = raw.get(credentials[next_d.step() ^ carry].as_str());
-                carry = usize::from(session.is_some_and(|s| s.requests == u64::MAX));
+                let requests = raw.get(credentials[next_d.step() ^ carry].as_str()).map(read_raw);
+                carry = usize::from(requests == Some(u64::MAX));
             }
             start.elapsed()
         };
         let store_lookup_chained = |n| {
             let (start, mut carry) = (Instant::now(), 0);
             for _ in 0..n {
-                let session = store.update_now(&credentials[next_e.step() ^ carry], &Change::Touch);
-                carry = usize::from(session.is_some_and(|s| s.requests == u64::MAX));
+                let requests = store.update_now(&credentials[next_e.step() ^ carry], &Change::Touch, read);
+                carry = usize::from(requests == Some(u64::MAX));
             }
             start.elapsed()
         };
@@ -185,6 +161,28 @@ fn ram_lookup(c: &mut Criterion) {
         );
     }
     group.finish();
+}
+
+/// What these benches read from the session the RAM store lends: what
+/// `GET /me` shows. Returns the request count.
+fn read(session: sessions::SessionView<'_>) -> u64 {
+    black_box((session.user, session.created_at));
+    session.requests
+}
+
+/// [`read`], from a session in the raw map.
+fn read_raw(session: &Session) -> u64 {
+    black_box((session.user.as_str(), session.created_at));
+    session.requests
+}
+
+/// The by-hand version of the store's lookup on a raw map: find, count the
+/// request, read.
+fn count_and_read(raw: &mut HashMap<String, Session>, credential: &str) -> Option<u64> {
+    raw.get_mut(credential).map(|session| {
+        session.requests += 1;
+        read_raw(session)
+    })
 }
 
 /// Where the RAM store's time goes beyond the map probe: the steps its
@@ -203,8 +201,10 @@ fn ram_lookup_parts(c: &mut Criterion) {
     group.bench_function("lock_count_unlock", |b| {
         b.iter(|| *black_box(&lock).lock().unwrap() += 1);
     });
+    // What lending spares: a copy of the session to hand out, as
+    // `SessionStore::update` (not `update_with`) makes.
     let session = Session::new(&common::user(1));
-    group.bench_function("copy_session", |b| b.iter(|| black_box(black_box(&session).clone())));
+    group.bench_function("copy_session", |b| b.iter(|| black_box(black_box(&session).view().to_session())));
     group.finish();
 }
 
@@ -274,7 +274,7 @@ fn redis_one_in_flight(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| {
             let credential = &credentials[next.step()];
             let store = &store;
-            async move { black_box(store.update(credential, Change::Touch).await.unwrap().unwrap()) }
+            async move { black_box(store.update_with(credential, Change::Touch, read).await.unwrap().unwrap()) }
         });
     });
     let book = Name::parse("book").unwrap();
@@ -283,7 +283,7 @@ fn redis_one_in_flight(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| {
             let credential = &credentials[next.step()];
             let (store, change) = (&store, Change::AddItem { item: book, qty: 1 });
-            async move { black_box(store.update(credential, change).await.unwrap().unwrap()) }
+            async move { black_box(store.update_with(credential, change, read).await.unwrap().unwrap()) }
         });
     });
     group.bench_function("pool_checkout_get", |b| {
@@ -309,7 +309,7 @@ fn redis_one_in_flight(c: &mut Criterion) {
     };
     let store_touch = |n: u64| {
         one_at_a_time(&runtime, n, async |i| {
-            black_box(store.update(&credentials[i], Change::Touch).await.unwrap().unwrap());
+            black_box(store.update_with(&credentials[i], Change::Touch, read).await.unwrap().unwrap());
         })
     };
     let update_pipeline = |n: u64| {

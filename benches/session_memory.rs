@@ -61,9 +61,10 @@ fn measure(count: usize, items: usize) {
         let (credential, _) = futures::executor::block_on(store.create(&common::user(n), None)).unwrap();
         let mut session = None;
         for change in &carts {
-            session = store.update_now(&credential, change);
+            session = store.update_now(&credential, change, |s| s.to_session());
         }
-        let session = session.unwrap_or_else(|| store.update_now(&credential, &Change::Touch).unwrap());
+        let session =
+            session.unwrap_or_else(|| store.update_now(&credential, &Change::Touch, |s| s.to_session()).unwrap());
         json += 16 + serde_json::to_vec(&session).unwrap().len();
         fields += 16 + session.user.as_str().len() + 3 * 8 + session.cart.keys().map(|k| k.len() + 8).sum::<usize>();
     }

@@ -13,7 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sessions::{Change, Name, Session, SessionStore, Updated};
+use sessions::{Change, Name, SessionStore, SessionView, Updated};
 
 use crate::errors::ApiError;
 
@@ -58,7 +58,16 @@ struct Me<'a> {
 /// The cart, as `GET /cart` and `POST /cart` answer it.
 #[derive(Serialize)]
 struct Cart<'a> {
-    items: &'a std::collections::BTreeMap<String, u64>,
+    items: Items<'a>,
+}
+
+/// A session's cart as a JSON object, item name to quantity.
+struct Items<'a>(SessionView<'a>);
+
+impl Serialize for Items<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.cart())
+    }
 }
 
 #[derive(Deserialize)]
@@ -95,15 +104,16 @@ async fn me<S: SessionStore>(
     store: web::Data<S>,
     node: web::Data<NodeId>,
 ) -> Result<HttpResponse, ApiError> {
-    let updated = authenticated(&req, store.get_ref(), Change::Touch).await?;
-    let Session { user, created_at, requests, .. } = &updated.session;
-    let body = Me { user: user.as_str(), node: &node.0, created_at: *created_at, requests: *requests };
-    Ok(respond(&updated, &body))
+    let node = node.0.as_str();
+    let updated = authenticated(&req, store.get_ref(), Change::Touch, |session| {
+        serde_json::to_vec(&Me { user: session.user, node, created_at: session.created_at, requests: session.requests })
+    })
+    .await?;
+    Ok(respond(updated))
 }
 
 async fn cart<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Result<HttpResponse, ApiError> {
-    let updated = authenticated(&req, store.get_ref(), Change::Touch).await?;
-    Ok(respond(&updated, &Cart { items: &updated.session.cart }))
+    Ok(respond(authenticated(&req, store.get_ref(), Change::Touch, cart_body).await?))
 }
 
 async fn add_to_cart<S: SessionStore>(
@@ -116,12 +126,17 @@ async fn add_to_cart<S: SessionStore>(
         Ok(change) => change,
         Err(bad_body) => {
             // Say 401 before 400: the session is checked even for a bad body.
-            authenticated(&req, store.get_ref(), Change::Touch).await?;
+            authenticated(&req, store.get_ref(), Change::Touch, |_| ()).await?;
             return Err(bad_body);
         }
     };
-    let updated = store.update(&credential, change).await?.ok_or(ApiError::Unauthorized)?;
-    Ok(respond(&updated, &Cart { items: &updated.session.cart }))
+    let updated = store.update_with(&credential, change, cart_body).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(respond(updated))
+}
+
+/// The body of `GET /cart` and `POST /cart`.
+fn cart_body(session: SessionView<'_>) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Cart { items: Items(session) })
 }
 
 async fn logout<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Result<HttpResponse, ApiError> {
@@ -152,10 +167,17 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
 
-/// Applies `change` to the request's session, or says 401.
-async fn authenticated<S: SessionStore>(req: &HttpRequest, store: &S, change: Change) -> Result<Updated, ApiError> {
+/// Applies `change` to the request's session and reads from it with
+/// `read` (the store lends the session: see `SessionStore::update_with`), or
+/// says 401.
+async fn authenticated<S: SessionStore, R: Send>(
+    req: &HttpRequest,
+    store: &S,
+    change: Change,
+    read: impl FnOnce(SessionView<'_>) -> R + Send,
+) -> Result<Updated<R>, ApiError> {
     let credential = credential(req).ok_or(ApiError::Unauthorized)?;
-    store.update(&credential, change).await?.ok_or(ApiError::Unauthorized)
+    store.update_with(&credential, change, read).await?.ok_or(ApiError::Unauthorized)
 }
 
 /// The `sid` cookie's value, if the request has a non-empty one.
@@ -167,13 +189,20 @@ fn session_cookie(value: String) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, value).path("/").http_only(true).same_site(SameSite::Lax).finish()
 }
 
-/// A 200 with `body`, re-issuing the cookie when the store asks for it.
-fn respond(updated: &Updated, body: &impl Serialize) -> HttpResponse {
+/// A 200 with the JSON body read from the session, re-issuing the cookie
+/// when the store asks for it.
+fn respond(updated: Updated<serde_json::Result<Vec<u8>>>) -> HttpResponse {
+    let body = match updated.session {
+        Ok(body) => body,
+        // What `HttpResponse::json` answers; our bodies (names, numbers, a
+        // map with string keys) always serialize.
+        Err(error) => return HttpResponse::from_error(actix_web::error::JsonPayloadError::Serialize(error)),
+    };
     let mut response = HttpResponse::Ok();
-    if let Some(credential) = &updated.reissued {
-        response.cookie(session_cookie(credential.clone()));
+    if let Some(credential) = updated.reissued {
+        response.cookie(session_cookie(credential));
     }
-    response.json(body)
+    response.insert_header(actix_web::http::header::ContentType::json()).body(body)
 }
 
 async fn read_body(body: web::Payload) -> Result<web::Bytes, ApiError> {

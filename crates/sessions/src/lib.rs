@@ -31,7 +31,8 @@
 //! This crate knows no HTTP. The `app` crate puts it behind an actix-web API.
 //!
 //! # Modules
-//! - [`session`]: the session model and the names it accepts.
+//! - [`session`]: the session model, the view of it a store lends, and the
+//!   names it accepts.
 //! - [`id`]: session ids: 128 random bits from the OS, in base64url.
 //! - [`store`]: the [`SessionStore`] trait and its error.
 //! - [`memory`]: the RAM store.
@@ -50,6 +51,6 @@ pub mod token;
 pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use redis::{RedisSettings, RedisStore};
-pub use session::{Name, NameError, Session, now_ms};
+pub use session::{Name, NameError, Session, SessionView, now_ms};
 pub use store::{Change, SessionStore, StoreError, Updated};
 pub use token::{TokenKey, TokenKeyError, TokenStore};

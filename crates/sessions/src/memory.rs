@@ -21,18 +21,23 @@
 //! or minutes loses nothing by it; a session may outlive its TTL by up to
 //! one tick.
 //!
+//! A lookup lends the entry in place to the caller's closure as a
+//! [`SessionView`] ([`SessionStore::update_with`]), under the shard's lock:
+//! copying the session out instead (an owned name and cart) cost about as
+//! much as the whole map probe.
+//!
 //! Expired sessions are dropped when they are next looked up, and a sweeper
 //! thread removes the ones nobody asks for again, so memory follows the
 //! number of live sessions, not the number ever created. It sweeps one
 //! shard at a time, so a request waits at most for one shard's sweep.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use crate::id::SessionId;
-use crate::session::{Name, Session};
+use crate::session::{CartView, Name, Session, SessionView};
 use crate::store::{Change, SessionStore, StoreError, Updated};
 
 const SHARDS: usize = 64;
@@ -95,12 +100,12 @@ impl Entry {
         }
     }
 
-    fn session(&self) -> Session {
-        Session {
+    fn view(&self) -> SessionView<'_> {
+        SessionView {
             user: self.packed.user(),
             created_at: self.created_at,
             requests: self.requests,
-            cart: self.packed.cart(),
+            cart: CartView::Packed(self.packed.items()),
         }
     }
 }
@@ -117,44 +122,32 @@ impl Packed {
         Packed(bytes.into_boxed_slice())
     }
 
-    fn user(&self) -> Name {
-        let len = usize::from(self.0[0]);
-        Name::copy_of(&self.0[1..1 + len])
+    fn user(&self) -> &str {
+        // Written from a `Name`, so always ASCII.
+        std::str::from_utf8(&self.0[1..self.items_start()]).unwrap_or_default()
     }
 
-    /// Each item's name and the offset of its quantity.
-    fn items(&self) -> impl Iterator<Item = (&[u8], usize)> {
-        let mut at = 1 + usize::from(self.0[0]);
-        std::iter::from_fn(move || {
-            let len = usize::from(*self.0.get(at)?);
-            let name = &self.0[at + 1..at + 1 + len];
-            let qty_at = at + 1 + len;
-            at = qty_at + 8;
-            Some((name, qty_at))
-        })
+    fn items_start(&self) -> usize {
+        1 + usize::from(self.0[0])
     }
 
-    fn quantity(&self, at: usize) -> u64 {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(&self.0[at..at + 8]);
-        u64::from_le_bytes(le)
-    }
-
-    fn cart(&self) -> BTreeMap<String, u64> {
-        self.items().map(|(name, at)| (String::from_utf8_lossy(name).into_owned(), self.quantity(at))).collect()
+    fn items(&self) -> PackedItems<'_> {
+        PackedItems(&self.0[self.items_start()..])
     }
 
     /// Adds `qty` of `item`: in place when the cart has it, else by
     /// re-packing with the new item at its place in name order.
     fn add(&mut self, item: &str, qty: u64) {
         // The first item not before `item`: `item` itself, or where it goes.
+        let start = self.items_start();
         let found = self
             .items()
+            .entries()
             .find(|(name, _)| *name >= item.as_bytes())
-            .map(|(name, at)| (name == item.as_bytes(), at, name.len()));
+            .map(|(name, at)| (name == item.as_bytes(), start + at, name.len()));
         let insert_at = match found {
             Some((true, at, _)) => {
-                let sum = self.quantity(at).saturating_add(qty);
+                let sum = quantity_at(&self.0, at).saturating_add(qty);
                 self.0[at..at + 8].copy_from_slice(&sum.to_le_bytes());
                 return;
             }
@@ -169,6 +162,35 @@ impl Packed {
         bytes.extend_from_slice(&self.0[insert_at..]);
         self.0 = bytes.into_boxed_slice();
     }
+}
+
+/// The items part of a [`Packed`], as a [`SessionView`] lends it.
+#[derive(Clone, Copy)]
+pub(crate) struct PackedItems<'a>(&'a [u8]);
+
+impl<'a> PackedItems<'a> {
+    /// Item name and quantity, in name order.
+    pub(crate) fn iter(self) -> impl Iterator<Item = (&'a str, u64)> {
+        self.entries().map(move |(name, at)| (std::str::from_utf8(name).unwrap_or_default(), quantity_at(self.0, at)))
+    }
+
+    /// Each item's name and the offset of its quantity.
+    fn entries(self) -> impl Iterator<Item = (&'a [u8], usize)> {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let len = usize::from(*self.0.get(at)?);
+            let name = &self.0[at + 1..at + 1 + len];
+            let qty_at = at + 1 + len;
+            at = qty_at + 8;
+            Some((name, qty_at))
+        })
+    }
+}
+
+fn quantity_at(bytes: &[u8], at: usize) -> u64 {
+    let mut le = [0u8; 8];
+    le.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(le)
 }
 
 fn push_name(bytes: &mut Vec<u8>, name: &str) {
@@ -220,9 +242,14 @@ impl MemoryStore {
         lock(&self.inner.shards[(id.bits() >> 122) as usize % SHARDS])
     }
 
-    /// The synchronous core of [`SessionStore::update`], for benchmarks that
-    /// want the lookup without an executor around it.
-    pub fn update_now(&self, credential: &str, change: &Change) -> Option<Session> {
+    /// The synchronous core of [`SessionStore::update_with`], for benchmarks
+    /// that want the lookup without an executor around it.
+    pub fn update_now<R>(
+        &self,
+        credential: &str,
+        change: &Change,
+        read: impl FnOnce(SessionView<'_>) -> R,
+    ) -> Option<R> {
         let id = SessionId::parse(credential)?;
         let now = clock::now();
         let mut shard = self.shard(id);
@@ -233,7 +260,7 @@ impl MemoryStore {
         }
         entry.expires_at = self.inner.deadline(now);
         entry.apply(change);
-        Some(entry.session())
+        Some(read(entry.view()))
     }
 
     fn create_now(&self, user: &Name, replacing: Option<&str>) -> (String, Session) {
@@ -360,8 +387,13 @@ impl SessionStore for MemoryStore {
         Ok(self.create_now(user, replacing))
     }
 
-    async fn update(&self, credential: &str, change: Change) -> Result<Option<Updated>, StoreError> {
-        Ok(self.update_now(credential, &change).map(|session| Updated { session, reissued: None }))
+    async fn update_with<R: Send>(
+        &self,
+        credential: &str,
+        change: Change,
+        read: impl FnOnce(SessionView<'_>) -> R + Send,
+    ) -> Result<Option<Updated<R>>, StoreError> {
+        Ok(self.update_now(credential, &change, read).map(|session| Updated { session, reissued: None }))
     }
 
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {
@@ -393,8 +425,12 @@ mod tests {
         }
         entry.apply(&Change::Touch);
         expected.apply(&Change::Touch);
-        assert_eq!(entry.session(), expected);
-        assert_eq!(Entry::new(&expected, 0).session(), expected);
+        assert_eq!(entry.view().to_session(), expected);
+        // Lent in name order, as `GET /cart` lists it.
+        let lent: Vec<(&str, u64)> = entry.view().cart().collect();
+        let in_order: Vec<(&str, u64)> = expected.cart.iter().map(|(item, qty)| (item.as_str(), *qty)).collect();
+        assert_eq!(lent, in_order);
+        assert_eq!(Entry::new(&expected, 0).view().to_session(), expected);
     }
 
     #[test]

@@ -89,7 +89,7 @@ use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError, Value};
 use deadpool_redis::{Connection, Manager, Pool, Runtime};
 
 use crate::id::SessionId;
-use crate::session::{Name, Session};
+use crate::session::{Name, Session, SessionView};
 use crate::store::{Change, SessionStore, StoreError, Updated};
 
 /// The prefix of every session key.
@@ -295,7 +295,12 @@ impl SessionStore for RedisStore {
         Ok((id.to_string(), session))
     }
 
-    async fn update(&self, credential: &str, change: Change) -> Result<Option<Updated>, StoreError> {
+    async fn update_with<R: Send>(
+        &self,
+        credential: &str,
+        change: Change,
+        read: impl FnOnce(SessionView<'_>) -> R + Send,
+    ) -> Result<Option<Updated<R>>, StoreError> {
         let Some(id) = SessionId::parse(credential) else {
             return Ok(None);
         };
@@ -315,7 +320,7 @@ impl SessionStore for RedisStore {
             let _ = self.delete(key).await;
             return Ok(None);
         }
-        Ok(session_from_hash(&fields).map(|session| Updated { session, reissued: None }))
+        Ok(session_from_hash(&fields).map(|session| Updated { session: read(session.view()), reissued: None }))
     }
 
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@
 
 use std::future::Future;
 
-use crate::session::{Name, Session};
+use crate::session::{Name, Session, SessionView};
 
 /// A change an authenticated request makes. Every one of them also counts
 /// the request and renews the session's idle TTL.
@@ -29,12 +29,13 @@ pub enum Change {
     },
 }
 
-/// The session after an update, and the credential the client must use from
-/// now on when it changed.
+/// What an update hands back: the session after the change (or, from
+/// [`update_with`](SessionStore::update_with), what the caller read from
+/// it), and the credential the client must use from now on when it changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Updated {
-    /// The session with the change applied.
-    pub session: Session,
+pub struct Updated<T = Session> {
+    /// The session with the change applied, or what was read from it.
+    pub session: T,
     /// `Some` when the client must replace its cookie.
     pub reissued: Option<String>,
 }
@@ -74,12 +75,29 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(String, Session), StoreError>> + Send;
 
     /// Counts one request on the session behind `credential`, applies
-    /// `change` and renews its idle TTL. `Ok(None)`: no such live session.
+    /// `change`, renews its idle TTL, and lends the session as it is now to
+    /// `read`, whose answer comes back. `Ok(None)`: no such live session.
+    ///
+    /// The RAM store calls `read` on the session in place, under its lock,
+    /// so `read` should be short (build a response body, no I/O); the others
+    /// call it on the session they have just decoded. Either way the caller
+    /// copies only what it reads.
+    fn update_with<R: Send>(
+        &self,
+        credential: &str,
+        change: Change,
+        read: impl FnOnce(SessionView<'_>) -> R + Send,
+    ) -> impl Future<Output = Result<Option<Updated<R>>, StoreError>> + Send;
+
+    /// [`update_with`](Self::update_with), handing back a copy of the whole
+    /// session.
     fn update(
         &self,
         credential: &str,
         change: Change,
-    ) -> impl Future<Output = Result<Option<Updated>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Updated>, StoreError>> + Send {
+        self.update_with(credential, change, |session| session.to_session())
+    }
 
     /// Ends the session behind `credential`; ending an unknown one is fine.
     fn destroy(&self, credential: &str) -> impl Future<Output = Result<(), StoreError>> + Send;

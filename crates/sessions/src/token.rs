@@ -90,7 +90,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::SessionId;
 use crate::redis::{RedisSettings, RedisStore};
-use crate::session::{Name, Session, now_ms};
+use crate::session::{Name, Session, SessionView, now_ms};
 use crate::store::{Change, SessionStore, StoreError, Updated};
 
 /// The longest token issued or accepted, in bytes: 4096 (what browsers keep
@@ -324,7 +324,12 @@ impl SessionStore for TokenStore {
         Ok((token, session))
     }
 
-    async fn update(&self, credential: &str, change: Change) -> Result<Option<Updated>, StoreError> {
+    async fn update_with<R: Send>(
+        &self,
+        credential: &str,
+        change: Change,
+        read: impl FnOnce(SessionView<'_>) -> R + Send,
+    ) -> Result<Option<Updated<R>>, StoreError> {
         let Some(claims) = self.check(credential) else {
             return Ok(None);
         };
@@ -340,7 +345,7 @@ impl SessionStore for TokenStore {
             Change::AddItem { .. } => MAX_TOKEN_LEN - HEADROOM,
         };
         let token = self.issue(&claims.jti, &session, limit)?;
-        Ok(Some(Updated { session, reissued: Some(token) }))
+        Ok(Some(Updated { session: read(session.view()), reissued: Some(token) }))
     }
 
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {
