@@ -88,6 +88,26 @@ async fn cart_adds_accumulate<S: SessionStore>(s: Subject<S>) {
     assert_eq!(last.requests, 3);
 }
 
+async fn the_lent_session_is_the_changed_one_with_its_cart_in_name_order<S: SessionStore>(s: Subject<S>) {
+    // What the handlers see: `update_with` lends the session after the
+    // change (`GET /cart` lists the cart in the order it is lent).
+    let (mut sid, _) = s.store.create(&name("ivy"), None).await.unwrap();
+    request(&s.store, &mut sid, add("pen", 1)).await.unwrap();
+    request(&s.store, &mut sid, add("book", 2)).await.unwrap();
+    let read = s
+        .store
+        .update_with(&sid, add("apple", 3), |session| {
+            let cart: Vec<(String, u64)> = session.cart().map(|(item, qty)| (item.to_string(), qty)).collect();
+            (session.user.to_string(), session.requests, cart)
+        })
+        .await
+        .unwrap()
+        .expect("a live session");
+    let cart = vec![("apple".to_string(), 3), ("book".to_string(), 2), ("pen".to_string(), 1)];
+    assert_eq!(read.session, ("ivy".to_string(), 3, cart));
+    assert_eq!(read.reissued.is_some(), s.store.kind() == "token");
+}
+
 async fn unknown_and_malformed_credentials_find_nothing<S: SessionStore>(s: Subject<S>) {
     let unknown = sessions::SessionId::generate().to_string();
     for credential in [unknown.as_str(), "", "garbage", "../../etc/passwd", &"A".repeat(4096)] {
@@ -175,6 +195,7 @@ macro_rules! parity {
 parity!(
     a_new_session_is_empty_and_counts_requests,
     cart_adds_accumulate,
+    the_lent_session_is_the_changed_one_with_its_cart_in_name_order,
     unknown_and_malformed_credentials_find_nothing,
     destroy_ends_the_session,
     a_new_login_ends_the_session_it_replaces,
@@ -191,6 +212,7 @@ cases!(
     token_store,
     token: a_new_session_is_empty_and_counts_requests,
     cart_adds_accumulate,
+    the_lent_session_is_the_changed_one_with_its_cart_in_name_order,
     unknown_and_malformed_credentials_find_nothing,
     clones_share_sessions,
     idle_sessions_expire_and_requests_renew_them,
@@ -200,6 +222,7 @@ cases!(
     token_store_with_deny_list,
     token_with_deny_list: a_new_session_is_empty_and_counts_requests,
     cart_adds_accumulate,
+    the_lent_session_is_the_changed_one_with_its_cart_in_name_order,
     unknown_and_malformed_credentials_find_nothing,
     destroy_ends_the_session,
     a_new_login_ends_the_session_it_replaces,
