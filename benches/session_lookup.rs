@@ -12,12 +12,14 @@
 //!   caller) at 1k, 100k and 1M live sessions, beside a raw
 //!   `HashMap<String, Session>` get of the same sessions by the same cookie
 //!   text (the floor), and beside the same work done by hand on that map
-//!   (get, count, lend), without and with a lock around the map. Keys are visited in a shuffled order, so at 1M
-//!   most lookups miss the CPU caches, as random users would. The paired
-//!   ratios printed after each size are the figures `docs/benchmarks.md`
-//!   reports: the store against the raw get in a loop of independent
-//!   lookups (throughput), and one at a time, each lookup waiting for the
-//!   previous one's answer (latency, which is what a request pays).
+//!   (get, count, lend), without and with a lock around the map. Keys are
+//!   visited in a shuffled order, so at 1M most lookups miss the CPU
+//!   caches, as random users would. The paired ratios printed after each
+//!   size are the figures `docs/benchmarks.md` reports: the store against
+//!   the raw get and against the locked by-hand version, in a loop of
+//!   independent lookups (throughput), and one at a time, each lookup
+//!   waiting for the previous one's answer (latency, which is what a
+//!   request pays).
 //! - `ram_lookup_parts/*`: the steps the store's lookup takes beyond the
 //!   probe (parse the cookie, read the coarse clock, take the shard's lock),
 //!   each alone, and what the store no longer does: read the precise clock,
@@ -129,38 +131,47 @@ fn ram_lookup(c: &mut Criterion) {
             store_lookup,
         );
 
-        // The store against the raw get again, one lookup at a time: each
-        // lookup's key depends on the previous lookup's answer (through a
-        // test that never passes), so the CPU cannot start the next lookup's
-        // memory reads before the last one is done. A server's lookups are a
-        // whole request apart, so this latency, not the loop's throughput
-        // above, is what a request pays.
-        let (mut next_d, mut next_e) = (Cycle::new(credentials.len()), Cycle::new(credentials.len()));
-        let raw_get_chained = |n| {
-            let raw = locked.lock().unwrap();
-            let (start, mut carry) = (Instant::now(), 0);
-            for _ in 0..n {
-                let requests = raw.get(credentials[next_d.step() ^ carry].as_str()).map(read_raw);
-                carry = usize::from(requests == Some(u64::MAX));
-            }
-            start.elapsed()
-        };
-        let store_lookup_chained = |n| {
-            let (start, mut carry) = (Instant::now(), 0);
-            for _ in 0..n {
-                let requests = store.update_now(&credentials[next_e.step() ^ carry], &Change::Touch, read);
-                carry = usize::from(requests == Some(u64::MAX));
-            }
-            start.elapsed()
-        };
+        // The store against the raw get again, one lookup at a time (see
+        // `chained`). A server's lookups are a whole request apart, so this
+        // latency, not the loop's throughput above, is what a request pays.
+        // Then against the same work by hand on the locked map, one at a
+        // time too: the floor of what any map shared by worker threads must
+        // do.
+        let cycle = || Cycle::new(credentials.len());
+        let (mut next_d, mut next_e, mut next_f, mut next_g) = (cycle(), cycle(), cycle(), cycle());
         common::paired_ratio(
             &format!("ram_lookup/{label}: store_lookup / hashmap_get, one at a time"),
             batch,
-            raw_get_chained,
-            store_lookup_chained,
+            |n| {
+                let raw = locked.lock().unwrap();
+                chained(n, &credentials, &mut next_d, |credential| raw.get(credential).map(read_raw))
+            },
+            |n| chained(n, &credentials, &mut next_e, |credential| store.update_now(credential, &Change::Touch, read)),
+        );
+        common::paired_ratio(
+            &format!("ram_lookup/{label}: store_lookup / locked_hashmap_get_mut, one at a time"),
+            batch,
+            |n| {
+                chained(n, &credentials, &mut next_f, |credential| {
+                    count_and_read(&mut locked.lock().unwrap(), credential)
+                })
+            },
+            |n| chained(n, &credentials, &mut next_g, |credential| store.update_now(credential, &Change::Touch, read)),
         );
     }
     group.finish();
+}
+
+/// Times `n` lookups one at a time: each key depends on the previous
+/// lookup's answer (through a test that never passes), so the CPU cannot
+/// start a lookup's memory reads before the last one is done.
+fn chained(n: u64, credentials: &[String], next: &mut Cycle, mut lookup: impl FnMut(&str) -> Option<u64>) -> Duration {
+    let (start, mut carry) = (Instant::now(), 0);
+    for _ in 0..n {
+        let requests = lookup(&credentials[next.step() ^ carry]);
+        carry = usize::from(requests == Some(u64::MAX));
+    }
+    start.elapsed()
 }
 
 /// What these benches read from the session the RAM store lends: what
