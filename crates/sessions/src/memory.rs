@@ -18,8 +18,9 @@
 //! [`MemoryStore::clock_tick`]) and costs a few nanoseconds to read, against
 //! about 20 for a precise `Instant::now()` on the machines this was measured
 //! on: as much as the rest of a lookup. An idle timeout counted in seconds
-//! or minutes loses nothing by it; a session may outlive its TTL by up to
-//! one tick.
+//! or minutes loses nothing by it: a session ends within one tick of its
+//! TTL, either way (both its deadline and the time it is checked against
+//! are read from a clock that lags by up to a tick).
 //!
 //! A lookup lends the entry in place to the caller's closure as a
 //! [`SessionView`] ([`SessionStore::update_with`]), under the shard's lock:
@@ -226,8 +227,8 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// How far the store's clock advances at a time: a session may outlive
-    /// its idle timeout by up to this much.
+    /// How far the store's clock advances at a time: a session ends within
+    /// this much of its idle timeout, either way.
     pub fn clock_tick() -> Duration {
         clock::tick()
     }
