@@ -21,8 +21,9 @@
 //!   waiting for the previous one's answer (latency, which is what a
 //!   request pays).
 //! - `ram_lookup_parts/*`: the steps the store's lookup takes beyond the
-//!   probe (parse the cookie, read the coarse clock, take the shard's lock),
-//!   each alone, and what the store no longer does: read the precise clock,
+//!   probe (read the coarse clock, take the shard's lock), each alone, and
+//!   what the store no longer does: decode the cookie into the id's 128
+//!   bits (it keys its map by the cookie's bytes), read the precise clock,
 //!   copy the session out.
 //! - `redis_one_in_flight/*`: one request at a time on loopback. `raw_get` is
 //!   a plain `GET` of the session's bytes on one multiplexed connection: one
@@ -200,6 +201,8 @@ fn count_and_read(raw: &mut HashMap<String, Session>, credential: &str) -> Optio
 /// lookup takes that a bare `HashMap::get` does not.
 fn ram_lookup_parts(c: &mut Criterion) {
     let mut group = c.benchmark_group("ram_lookup_parts");
+    // The Redis and token stores still decode the cookie; the RAM store
+    // no longer does.
     let credential = SessionId::generate().to_string();
     group.bench_function("parse_credential", |b| b.iter(|| black_box(SessionId::parse(black_box(&credential)))));
     // The store reads the coarse clock; `precise_clock` is what it would

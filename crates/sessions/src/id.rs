@@ -3,15 +3,15 @@
 //! An id is the only thing a client shows to prove who it is, so it must be
 //! unguessable: 128 bits from the operating system's CSPRNG (a UUIDv4 has
 //! only 122 random bits), written as 22 characters of base64url without
-//! padding. Parsing is strict (exact length, canonical encoding), so a
-//! malformed cookie is refused before any store is asked about it.
+//! padding. Parsing is strict (exact length, canonical encoding), so the
+//! Redis and token stores refuse a malformed cookie before they ask Redis or
+//! check a signature. (The RAM store skips the decoding: it keys its map by
+//! the cookie's bytes, which a malformed cookie cannot match; see
+//! `memory.rs`.)
 //!
-//! The text form is parsed on every request, so it is decoded here with a
-//! lookup table, four digits at a time, rather than with a general base64
-//! decoder (which spent about as long as the RAM store's whole map probe:
-//! `ram_lookup_parts/parse_credential` in `benches/session_lookup.rs`).
-//! Decoding the groups independently, rather than as one running total,
-//! took 2 to 3 ns off a lookup's latency (`docs/benchmarks.md`, section 1).
+//! The text form is decoded with a lookup table, four digits at a time,
+//! rather than with a general base64 decoder, which cost more than twice as
+//! much (`ram_lookup_parts/parse_credential` in `benches/session_lookup.rs`).
 //! The tests check it against the `base64` crate.
 
 use std::fmt;
@@ -74,11 +74,6 @@ impl SessionId {
         let high = g0 << 40 | g1 << 16 | g2 >> 8;
         let low = (g2 & 0xFF) << 56 | g3 << 32 | g4 << 8 | last >> 4;
         Some(SessionId((u128::from(high) << 64 | u128::from(low)).swap_bytes()))
-    }
-
-    /// The 128 bits, as the RAM store's key.
-    pub(crate) fn bits(self) -> u128 {
-        self.0
     }
 }
 

@@ -1,17 +1,24 @@
 //! Sessions in this process's RAM.
 //!
-//! A sharded hash map from the 128-bit id to the session and its deadline.
-//! Each shard has its own lock, so requests of different users rarely wait
-//! for each other, and a change is applied in place under the lock, which
-//! makes it atomic. Ids are random and generated here, so their low bits are
-//! already a good hash: no hashing work is spent on a lookup.
+//! A sharded hash map from the session's cookie text to the session and its
+//! deadline. Each shard has its own lock, so requests of different users
+//! rarely wait for each other, and a change is applied in place under the
+//! lock, which makes it atomic.
 //!
-//! An entry is kept compact, since a node may hold millions: the user name
-//! and the cart packed into one small allocation (a `String` per name and a
-//! `BTreeMap` node per cart would cost several times the data), the
-//! deadline as nanoseconds on the store's clock (8 bytes instead of an
-//! `Instant`'s 16). With its key an entry fills 56 bytes of the table;
-//! `docs/benchmarks.md` has what a session costs in all.
+//! The key is the cookie's 22 bytes as they arrive, not the 128 bits they
+//! encode: decoding and checking the text took a third of a lookup
+//! (`ram_lookup_parts/parse_credential` in `benches/session_lookup.rs`), and
+//! the map does not need it. Text that is not an id the store made cannot
+//! equal one of its keys, so it misses like any unknown id. Ids are random
+//! and made here, so one multiply of the key's first eight bytes is hash
+//! enough; nobody outside can add keys to skew the table.
+//!
+//! An entry is kept compact, since a node may hold millions: the creation
+//! time, the user name and the cart packed into one small allocation (a
+//! `String` per name and a `BTreeMap` node per cart would cost several
+//! times the data), the deadline as nanoseconds on the store's clock (8
+//! bytes instead of an `Instant`'s 16). With its key an entry fills 56 bytes
+//! of the table; `docs/benchmarks.md` has what a session costs in all.
 //!
 //! The clock is the kernel's coarse monotonic one (`CLOCK_MONOTONIC_COARSE`
 //! on Linux), which advances once per scheduler tick (1 to 4 ms, see
@@ -56,21 +63,42 @@ struct Inner {
 
 type Shard = HashMap<Key, Entry, BuildHasherDefault<IdHasher>>;
 
-/// A session id as a map key: two `u64`s rather than one `u128`, whose
-/// 16-byte alignment would pad every table slot by 8 bytes.
+/// A session's cookie text as a map key (see the module docs): its 22 bytes
+/// in three words, the last one's top two bytes zero.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Key(u64, u64);
+struct Key([u64; 3]);
 
 impl Key {
-    fn of(id: SessionId) -> Key {
-        Key(id.bits() as u64, (id.bits() >> 64) as u64)
+    /// `None` for text of the wrong length, which no id has.
+    fn of(credential: &str) -> Option<Key> {
+        let text: &[u8; SessionId::TEXT_LEN] = credential.as_bytes().try_into().ok()?;
+        let word = |at: usize| {
+            let mut le = [0u8; 8];
+            le.copy_from_slice(&text[at..at + 8]);
+            u64::from_le_bytes(le)
+        };
+        // Bytes 16 to 21: the word at 14, less its two low (first) bytes.
+        Some(Key([word(0), word(8), word(14) >> 16]))
+    }
+
+    /// The first eight digits carry 48 random bits, six in each byte; a
+    /// folded multiply spreads them over all 64 bits, since the table takes
+    /// its bucket from the low bits and its tag from the top ones.
+    fn hash(self) -> u64 {
+        let product = u128::from(self.0[0]) * 0x9E37_79B9_7F4A_7C15;
+        product as u64 ^ (product >> 64) as u64
+    }
+
+    /// The shard, from hash bits that neither the bucket (the low bits, of
+    /// a table smaller than 2^32 slots) nor the tag (the top 7) use.
+    fn shard(self) -> usize {
+        (self.hash() >> 32) as usize % SHARDS
     }
 }
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // The low half is random already: it is the hash (see IdHasher).
-        state.write_u64(self.0);
+        state.write_u64(Key::hash(*self));
     }
 }
 
@@ -78,7 +106,6 @@ impl Hash for Key {
 /// not a `Session`).
 struct Entry {
     packed: Packed,
-    created_at: u64,
     requests: u64,
     /// On the [`clock`] (nanoseconds, enough for 584 years).
     expires_at: u64,
@@ -86,11 +113,11 @@ struct Entry {
 
 impl Entry {
     fn new(session: &Session, expires_at: u64) -> Entry {
-        let mut packed = Packed::new(session.user.as_str());
+        let mut packed = Packed::new(session.created_at, session.user.as_str());
         for (item, qty) in &session.cart {
             packed.add(item, *qty);
         }
-        Entry { packed, created_at: session.created_at, requests: session.requests, expires_at }
+        Entry { packed, requests: session.requests, expires_at }
     }
 
     /// [`Session::apply`], on the compact form.
@@ -104,32 +131,42 @@ impl Entry {
     fn view(&self) -> SessionView<'_> {
         SessionView {
             user: self.packed.user(),
-            created_at: self.created_at,
+            created_at: self.packed.created_at(),
             requests: self.requests,
             cart: CartView::Packed(self.packed.items()),
         }
     }
 }
 
-/// The user name and the cart in one allocation: `[len][user]`, then for
-/// each item, in name order, `[len][name][quantity as u64 LE]`. Names are at
-/// most [`Name::MAX_LEN`] bytes, so a length fits in one byte.
+/// What never changes and the cart in one allocation: `[created_at as u64
+/// LE][len][user]`, then for each item, in name order, `[len][name][quantity
+/// as u64 LE]`. Names are at most [`Name::MAX_LEN`] bytes, so a length fits
+/// in one byte. (The creation time lives here rather than in [`Entry`]:
+/// the allocation has room for it, the table slot does not.)
 struct Packed(Box<[u8]>);
 
 impl Packed {
-    fn new(user: &str) -> Packed {
-        let mut bytes = Vec::with_capacity(1 + user.len());
+    /// Where the user name's length byte is.
+    const USER_AT: usize = 8;
+
+    fn new(created_at: u64, user: &str) -> Packed {
+        let mut bytes = Vec::with_capacity(Self::USER_AT + 1 + user.len());
+        bytes.extend_from_slice(&created_at.to_le_bytes());
         push_name(&mut bytes, user);
         Packed(bytes.into_boxed_slice())
     }
 
+    fn created_at(&self) -> u64 {
+        quantity_at(&self.0, 0)
+    }
+
     fn user(&self) -> &str {
         // Written from a `Name`, so always ASCII.
-        std::str::from_utf8(&self.0[1..self.items_start()]).unwrap_or_default()
+        std::str::from_utf8(&self.0[Self::USER_AT + 1..self.items_start()]).unwrap_or_default()
     }
 
     fn items_start(&self) -> usize {
-        1 + usize::from(self.0[0])
+        Self::USER_AT + 1 + usize::from(self.0[Self::USER_AT])
     }
 
     fn items(&self) -> PackedItems<'_> {
@@ -188,6 +225,7 @@ impl<'a> PackedItems<'a> {
     }
 }
 
+/// The u64 stored at `at` (a quantity, or the creation time).
 fn quantity_at(bytes: &[u8], at: usize) -> u64 {
     let mut le = [0u8; 8];
     le.copy_from_slice(&bytes[at..at + 8]);
@@ -238,9 +276,8 @@ impl MemoryStore {
         self.inner.sweep()
     }
 
-    fn shard(&self, id: SessionId) -> MutexGuard<'_, Shard> {
-        // High bits pick the shard, low bits the bucket inside it.
-        lock(&self.inner.shards[(id.bits() >> 122) as usize % SHARDS])
+    fn shard(&self, key: Key) -> MutexGuard<'_, Shard> {
+        lock(&self.inner.shards[key.shard()])
     }
 
     /// The synchronous core of [`SessionStore::update_with`], for benchmarks
@@ -251,12 +288,12 @@ impl MemoryStore {
         change: &Change,
         read: impl FnOnce(SessionView<'_>) -> R,
     ) -> Option<R> {
-        let id = SessionId::parse(credential)?;
+        let key = Key::of(credential)?;
         let now = clock::now();
-        let mut shard = self.shard(id);
-        let entry = shard.get_mut(&Key::of(id))?;
+        let mut shard = self.shard(key);
+        let entry = shard.get_mut(&key)?;
         if entry.expires_at <= now {
-            shard.remove(&Key::of(id));
+            shard.remove(&key);
             return None;
         }
         entry.expires_at = self.inner.deadline(now);
@@ -268,16 +305,17 @@ impl MemoryStore {
         if let Some(old) = replacing {
             self.destroy_now(old);
         }
-        let id = SessionId::generate();
+        let credential = SessionId::generate().to_string();
+        let key = Key::of(&credential).expect("an id's text form has TEXT_LEN bytes");
         let session = Session::new(user);
         let entry = Entry::new(&session, self.inner.deadline(clock::now()));
-        self.shard(id).insert(Key::of(id), entry);
-        (id.to_string(), session)
+        self.shard(key).insert(key, entry);
+        (credential, session)
     }
 
     fn destroy_now(&self, credential: &str) {
-        if let Some(id) = SessionId::parse(credential) {
-            self.shard(id).remove(&Key::of(id));
+        if let Some(key) = Key::of(credential) {
+            self.shard(key).remove(&key);
         }
     }
 }
@@ -358,7 +396,7 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Uses the id's own (random) low bits as its hash.
+/// Passes on the hash [`Key`] computes.
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -432,6 +470,18 @@ mod tests {
         let in_order: Vec<(&str, u64)> = expected.cart.iter().map(|(item, qty)| (item.as_str(), *qty)).collect();
         assert_eq!(lent, in_order);
         assert_eq!(Entry::new(&expected, 0).view().to_session(), expected);
+    }
+
+    #[test]
+    fn sessions_spread_evenly_over_the_shards() {
+        // A shard's lock is what concurrent requests wait for; keys bunched
+        // in a few shards would make them wait more.
+        let mut counts = [0usize; SHARDS];
+        for _ in 0..64_000 {
+            counts[Key::of(&SessionId::generate().to_string()).unwrap().shard()] += 1;
+        }
+        let (fewest, most) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert!(*fewest > 800 && *most < 1200, "shard sizes from {fewest} to {most}, 1000 expected");
     }
 
     #[test]
