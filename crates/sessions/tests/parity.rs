@@ -116,6 +116,28 @@ async fn unknown_and_malformed_credentials_find_nothing<S: SessionStore>(s: Subj
     }
 }
 
+/// A cookie that differs from a live one in a single character (inside
+/// the alphabet or out of it) or in length names no session, and asking
+/// for it or ending it leaves the live session alone.
+async fn a_credential_one_character_off_finds_nothing<S: SessionStore>(s: Subject<S>) {
+    let (sid, _) = s.store.create(&name("erin"), None).await.unwrap();
+    let with = |at: usize, to: char| {
+        let mut changed = sid.clone();
+        changed.replace_range(at..at + 1, &to.to_string());
+        changed
+    };
+    let near_end = sid.len() - 2;
+    let other = if sid[near_end..].starts_with('A') { 'B' } else { 'A' };
+    let off = [with(0, '+'), with(near_end, other), with(sid.len() / 2, '.'), format!("{sid}A"), sid[1..].to_string()];
+    for credential in &off {
+        assert_ne!(credential, &sid);
+        assert!(s.store.update(credential, Change::Touch).await.unwrap().is_none(), "{credential:?}");
+        s.store.destroy(credential).await.unwrap();
+    }
+    let live = s.store.update(&sid, Change::Touch).await.unwrap().expect("the live session is still there");
+    assert_eq!(live.session.requests, 1);
+}
+
 async fn destroy_ends_the_session<S: SessionStore>(s: Subject<S>) {
     let (sid, _) = s.store.create(&name("carol"), None).await.unwrap();
     s.store.destroy(&sid).await.unwrap();
@@ -197,6 +219,7 @@ parity!(
     cart_adds_accumulate,
     the_lent_session_is_the_changed_one_with_its_cart_in_name_order,
     unknown_and_malformed_credentials_find_nothing,
+    a_credential_one_character_off_finds_nothing,
     destroy_ends_the_session,
     a_new_login_ends_the_session_it_replaces,
     clones_share_sessions,
@@ -214,6 +237,7 @@ cases!(
     cart_adds_accumulate,
     the_lent_session_is_the_changed_one_with_its_cart_in_name_order,
     unknown_and_malformed_credentials_find_nothing,
+    a_credential_one_character_off_finds_nothing,
     clones_share_sessions,
     idle_sessions_expire_and_requests_renew_them,
 );
@@ -224,6 +248,7 @@ cases!(
     cart_adds_accumulate,
     the_lent_session_is_the_changed_one_with_its_cart_in_name_order,
     unknown_and_malformed_credentials_find_nothing,
+    a_credential_one_character_off_finds_nothing,
     destroy_ends_the_session,
     a_new_login_ends_the_session_it_replaces,
     clones_share_sessions,
