@@ -61,7 +61,7 @@ struct Inner {
     ttl: Duration,
 }
 
-type Shard = HashMap<Key, Entry, BuildHasherDefault<IdHasher>>;
+type Shard = HashMap<Key, Entry, BuildHasherDefault<KeyHasher>>;
 
 /// A session's cookie text as a map key (see the module docs): its 22 bytes
 /// in three words, the last one's top two bytes zero.
@@ -398,9 +398,9 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 
 /// Passes on the hash [`Key`] computes.
 #[derive(Default)]
-struct IdHasher(u64);
+struct KeyHasher(u64);
 
-impl Hasher for IdHasher {
+impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
         self.0
     }
