@@ -32,6 +32,12 @@
 //!   N times per side, the sides alternating, and each ratio is the median
 //!   of the per-round ratios, so a busy moment of a shared machine weighs
 //!   on both sides of a ratio.
+//! - **Where the time went**: around each measurement the harness reads
+//!   the CPU time of the node, of the `redis-server` it started and of
+//!   itself from `/proc` ([`crate::cpu`]), and divides by the answers: the
+//!   `node µs`, `redis µs` and `load µs` columns. Their sum is what one
+//!   request cost the machine; a node whose workers are all busy serves
+//!   about one request per `node µs` per worker.
 //!
 //! # Endpoints
 //!
@@ -67,6 +73,7 @@ use serde::Serialize;
 use tokio::net::TcpStream;
 
 use crate::cluster::{Cluster, find_binary};
+use crate::cpu::{CpuTimes, Processes};
 use crate::metrics::{Latency, new_histogram};
 use crate::side::{Backing, Side, TokenKeys, random_key};
 use crate::user::CookieJar;
@@ -246,6 +253,8 @@ pub struct EndpointBench {
     pub per_round_req_per_s: Vec<f64>,
     /// Latency of answered requests.
     pub latency_ms: Latency,
+    /// CPU time per answered request, over every round (µs).
+    pub cpu_us_per_request: CpuPerRequest,
     /// wrk's figures on the same node and endpoint, with `--wrk`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wrk: Option<WrkFigures>,
@@ -256,6 +265,20 @@ impl EndpointBench {
     pub fn errors(&self) -> u64 {
         self.non_2xx + self.failed
     }
+}
+
+/// CPU time per answered request (µs) of each process that served it, read
+/// from `/proc` ([`crate::cpu`]); `None` where it could not be read (no
+/// `/proc`, or a Redis the harness did not start).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct CpuPerRequest {
+    /// The node under load, every thread.
+    pub node: Option<f64>,
+    /// `redis-server` (it runs during every side's turn; the sides that do
+    /// not use it show what it spends idle).
+    pub redis: Option<f64>,
+    /// The load generator: this process.
+    pub generator: Option<f64>,
 }
 
 /// What wrk measured.
@@ -342,7 +365,7 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
             .with_context(|| format!("cannot start a {side} node"))?;
         nodes.push((side, cluster));
     }
-    let measured = measure_all(config, &nodes).await;
+    let measured = measure_all(config, &nodes, redis.as_ref().and_then(RedisServer::pid)).await;
     for (_, cluster) in &mut nodes {
         cluster.stop(0).await.ok();
     }
@@ -406,17 +429,18 @@ async fn start_redis(config: &BenchConfig, sides: &[(Side, PathBuf)]) -> Result<
 /// Every endpoint on every node: `rounds` times over, each round taking the
 /// endpoints in turn and, for each, the sides one after another, so the
 /// sides compared in one round ran within seconds of each other.
-async fn measure_all(config: &BenchConfig, nodes: &[(Side, Cluster)]) -> Result<Vec<SideBench>> {
+async fn measure_all(config: &BenchConfig, nodes: &[(Side, Cluster)], redis: Option<u32>) -> Result<Vec<SideBench>> {
     let mut pools = Vec::new();
     for (side, cluster) in nodes {
-        let addr = cluster.nodes()[0].addr;
+        let node = &cluster.nodes()[0];
+        let (addr, processes) = (node.addr, Processes { node: node.pid(), redis, generator: std::process::id() });
         let mut connections = Vec::with_capacity(config.connections);
         for index in 0..config.connections {
             let mut connection = Connection::open(addr).await.with_context(|| format!("{side}: cannot connect"))?;
             connection.log_in(&format!("bench-{index:04}")).await.with_context(|| format!("{side}: login failed"))?;
             connections.push(connection);
         }
-        pools.push((*side, addr, connections));
+        pools.push((*side, addr, processes, connections));
     }
     let rounds = config.rounds.max(1);
     // records[side][endpoint]: one record per round.
@@ -424,10 +448,12 @@ async fn measure_all(config: &BenchConfig, nodes: &[(Side, Cluster)]) -> Result<
         pools.iter().map(|_| Endpoint::ALL.iter().map(|_| Vec::new()).collect()).collect();
     for round in 1..=rounds {
         for (e, endpoint) in Endpoint::ALL.into_iter().enumerate() {
-            for (i, (side, _, connections)) in pools.iter_mut().enumerate() {
+            for (i, (side, _, processes, connections)) in pools.iter_mut().enumerate() {
                 let taken = std::mem::take(connections);
                 let (back, _) = drive_all(taken, endpoint, config.warm_up(), config.max_requests).await?;
-                let (back, record) = drive_all(back, endpoint, config.duration, config.max_requests).await?;
+                let before = processes.read();
+                let (back, mut record) = drive_all(back, endpoint, config.duration, config.max_requests).await?;
+                record.cpu = processes.read().since(before);
                 *connections = back;
                 if config.progress {
                     eprintln!(
@@ -442,7 +468,7 @@ async fn measure_all(config: &BenchConfig, nodes: &[(Side, Cluster)]) -> Result<
         }
     }
     let mut results = Vec::new();
-    for ((side, addr, _), per_endpoint) in pools.iter().zip(records) {
+    for ((side, addr, _, _), per_endpoint) in pools.iter().zip(records) {
         let mut endpoints = Vec::new();
         for (endpoint, rounds) in Endpoint::ALL.into_iter().zip(per_endpoint) {
             let mut figures = Record::figures(endpoint, &rounds);
@@ -592,11 +618,19 @@ struct Record {
     statuses: BTreeMap<u16, u64>,
     failed: u64,
     elapsed: Duration,
+    /// What each process spent while this was measured.
+    cpu: CpuTimes,
 }
 
 impl Record {
     fn new() -> Record {
-        Record { latency_us: new_histogram(), statuses: BTreeMap::new(), failed: 0, elapsed: Duration::ZERO }
+        Record {
+            latency_us: new_histogram(),
+            statuses: BTreeMap::new(),
+            failed: 0,
+            elapsed: Duration::ZERO,
+            cpu: CpuTimes::default(),
+        }
     }
 
     fn merge(&mut self, other: &Record) {
@@ -620,10 +654,18 @@ impl Record {
     /// every round, req/s = all answers over all measured time.
     fn figures(endpoint: Endpoint, rounds: &[Record]) -> EndpointBench {
         let mut total = Record::new();
-        for round in rounds {
+        let mut cpu = rounds.first().map(|round| round.cpu).unwrap_or_default();
+        for (index, round) in rounds.iter().enumerate() {
             total.merge(round);
             total.elapsed += round.elapsed;
+            if index > 0 {
+                cpu = cpu.plus(round.cpu);
+            }
         }
+        let answered = total.answered();
+        let per_request = |spent: Option<Duration>| {
+            spent.filter(|_| answered > 0).map(|spent| spent.as_secs_f64() * 1e6 / answered as f64)
+        };
         let non_2xx = total.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum();
         EndpointBench {
             endpoint,
@@ -635,6 +677,11 @@ impl Record {
             req_per_s: total.req_per_s(),
             per_round_req_per_s: rounds.iter().map(Record::req_per_s).collect(),
             latency_ms: precise_latency(&total.latency_us),
+            cpu_us_per_request: CpuPerRequest {
+                node: per_request(cpu.node),
+                redis: per_request(cpu.redis),
+                generator: per_request(cpu.generator),
+            },
             wrk: None,
         }
     }
@@ -876,8 +923,8 @@ pub fn table(report: &BenchReport) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "{:<17} {:<13} {:>10} {:>9} {:>9} {:>8} {:>7}",
-        "side", "endpoint", "req/s", "p50 ms", "p99 ms", "non-2xx", "failed"
+        "{:<17} {:<13} {:>10} {:>9} {:>9} {:>8} {:>7} {:>8} {:>8} {:>8}",
+        "side", "endpoint", "req/s", "p50 ms", "p99 ms", "non-2xx", "failed", "node µs", "redis µs", "load µs"
     );
     if with_wrk {
         let _ = write!(out, " {:>10} {:>9} {:>9}", "wrk req/s", "wrk p50", "wrk p99");
@@ -885,16 +932,20 @@ pub fn table(report: &BenchReport) -> String {
     out.push('\n');
     for side in &report.sides {
         for e in &side.endpoints {
+            let cpu = |us: Option<f64>| us.map_or_else(|| "-".to_string(), |us| format!("{us:.1}"));
             let _ = write!(
                 out,
-                "{:<17} {:<13} {:>10.0} {:>9.3} {:>9.3} {:>8} {:>7}",
+                "{:<17} {:<13} {:>10.0} {:>9.3} {:>9.3} {:>8} {:>7} {:>8} {:>8} {:>8}",
                 side.side.name(),
                 e.endpoint.name(),
                 e.req_per_s,
                 e.latency_ms.p50,
                 e.latency_ms.p99,
                 e.non_2xx,
-                e.failed
+                e.failed,
+                cpu(e.cpu_us_per_request.node),
+                cpu(e.cpu_us_per_request.redis),
+                cpu(e.cpu_us_per_request.generator),
             );
             if let Some(w) = &e.wrk {
                 let _ = write!(out, " {:>10.0} {:>9.3} {:>9.3}", w.req_per_s, w.p50_ms, w.p99_ms);
@@ -902,6 +953,10 @@ pub fn table(report: &BenchReport) -> String {
             out.push('\n');
         }
     }
+    out.push_str(
+        "(µs columns: CPU time per answered request of the node, of redis-server and of the load generator, \
+         every thread, from /proc)\n",
+    );
     if !report.ratios.is_empty() {
         out.push_str("\nreq/s over stateful (harness, median of rounds");
         out.push_str(if with_wrk { "; wrk)\n" } else { ")\n" });

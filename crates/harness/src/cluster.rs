@@ -78,6 +78,11 @@ impl Node {
         format!("http://{}", self.addr)
     }
 
+    /// The process id while it runs (to read its CPU time, for example).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Whether the process is alive.
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {

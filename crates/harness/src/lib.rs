@@ -70,9 +70,11 @@
 //! - [`run`]: configuration, running every side, the report types.
 //! - [`output`]: terminal table, verdict, JSON and SVG files.
 //! - [`bench`]: `harness bench`, closed-loop HTTP load on one node per side (req/s, p50/p99).
+//! - [`cpu`]: the CPU time a process has used, from `/proc`, for `harness bench`.
 
 pub mod bench;
 pub mod cluster;
+pub mod cpu;
 pub mod haproxy;
 pub mod metrics;
 pub mod output;

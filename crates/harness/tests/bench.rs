@@ -1,6 +1,7 @@
 //! `harness bench`: a tiny run measures every endpoint on every twin, with
-//! no errors, and writes its JSON report. (Speed is never asserted: only
-//! that the figures exist and came from answered requests.)
+//! no errors, reads what each process spent, and writes its JSON report.
+//! (Speed is never asserted: only that the figures exist and came from
+//! answered requests.)
 //!
 //! The server binaries must be built first (`cargo build --workspace --bins`).
 
@@ -31,6 +32,15 @@ fn a_short_bench_measures_every_endpoint_on_every_side_without_errors() {
             assert!(figures.requests > 0, "{side} {}: no answered request", endpoint.name());
             assert_eq!(figures.errors(), 0, "{side} {}: errors {:?}", endpoint.name(), figures.statuses);
             assert!(figures.req_per_s > 0.0 && figures.latency_ms.p50 > 0.0, "{side} {}: {figures:?}", endpoint.name());
+            // Where the time went: the node and the generator both worked
+            // for every answer, and Redis for every stateless one.
+            let cpu = figures.cpu_us_per_request;
+            assert!(cpu.node.is_some_and(|us| us > 0.0), "{side} {}: {cpu:?}", endpoint.name());
+            assert!(cpu.generator.is_some_and(|us| us > 0.0), "{side} {}: {cpu:?}", endpoint.name());
+            assert!(cpu.redis.is_some(), "{side} {}: the harness started Redis: {cpu:?}", endpoint.name());
+            if side == Side::Stateless {
+                assert!(cpu.redis.is_some_and(|us| us > 0.0), "{side} {}: {cpu:?}", endpoint.name());
+            }
         }
     }
     assert_eq!(report.errors, 0);

@@ -160,6 +160,11 @@ impl RedisServer {
         Err(last_error.unwrap_or_else(|| io::Error::other("redis-server did not start")))
     }
 
+    /// The process id while it runs (to read its CPU time, for example).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The loopback port Redis listens on.
     pub fn port(&self) -> u16 {
         self.port
