@@ -31,7 +31,7 @@ bench: deps
     cargo bench -p stateful-vs-stateless --benches 2>&1 | tee target/bench.txt
 
 # Each figure beside wrk's for the same node and endpoint, where wrk is installed (docs/benchmarks.md).
-# HTTP req/s and p50/p99 of /healthz, /me and POST /cart, one node per twin (harness bench + wrk).
+# HTTP req/s, p50/p99 and CPU per request of /healthz, /me and POST /cart, one node per twin (harness bench + wrk).
 bench-http: deps
     #!/usr/bin/env bash
     set -euo pipefail

@@ -50,7 +50,7 @@ enum Command {
     },
     /// The scenarios, one line each.
     List,
-    /// Closed-loop HTTP load on one node per side: req/s and p50/p99 of /healthz, /me and POST /cart.
+    /// Closed-loop HTTP load on one node per side: req/s, p50/p99 and CPU per request of /healthz, /me and POST /cart.
     Bench(harness::bench::BenchArgs),
 }
 
