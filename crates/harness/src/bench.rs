@@ -654,14 +654,11 @@ impl Record {
     /// every round, req/s = all answers over all measured time.
     fn figures(endpoint: Endpoint, rounds: &[Record]) -> EndpointBench {
         let mut total = Record::new();
-        let mut cpu = rounds.first().map(|round| round.cpu).unwrap_or_default();
-        for (index, round) in rounds.iter().enumerate() {
+        for round in rounds {
             total.merge(round);
             total.elapsed += round.elapsed;
-            if index > 0 {
-                cpu = cpu.plus(round.cpu);
-            }
         }
+        let cpu = rounds.iter().map(|round| round.cpu).reduce(CpuTimes::plus).unwrap_or_default();
         let answered = total.answered();
         let per_request = |spent: Option<Duration>| {
             spent.filter(|_| answered > 0).map(|spent| spent.as_secs_f64() * 1e6 / answered as f64)
@@ -669,7 +666,7 @@ impl Record {
         let non_2xx = total.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum();
         EndpointBench {
             endpoint,
-            requests: total.answered(),
+            requests: answered,
             non_2xx,
             failed: total.failed,
             statuses: total.statuses.clone(),
