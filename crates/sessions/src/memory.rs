@@ -157,7 +157,7 @@ impl Packed {
     }
 
     fn created_at(&self) -> u64 {
-        quantity_at(&self.0, 0)
+        u64_at(&self.0, 0)
     }
 
     fn user(&self) -> &str {
@@ -185,7 +185,7 @@ impl Packed {
             .map(|(name, at)| (name == item.as_bytes(), start + at, name.len()));
         let insert_at = match found {
             Some((true, at, _)) => {
-                let sum = quantity_at(&self.0, at).saturating_add(qty);
+                let sum = u64_at(&self.0, at).saturating_add(qty);
                 self.0[at..at + 8].copy_from_slice(&sum.to_le_bytes());
                 return;
             }
@@ -209,7 +209,7 @@ pub(crate) struct PackedItems<'a>(&'a [u8]);
 impl<'a> PackedItems<'a> {
     /// Item name and quantity, in name order.
     pub(crate) fn iter(self) -> impl Iterator<Item = (&'a str, u64)> {
-        self.entries().map(move |(name, at)| (std::str::from_utf8(name).unwrap_or_default(), quantity_at(self.0, at)))
+        self.entries().map(move |(name, at)| (std::str::from_utf8(name).unwrap_or_default(), u64_at(self.0, at)))
     }
 
     /// Each item's name and the offset of its quantity.
@@ -225,8 +225,8 @@ impl<'a> PackedItems<'a> {
     }
 }
 
-/// The u64 stored at `at` (a quantity, or the creation time).
-fn quantity_at(bytes: &[u8], at: usize) -> u64 {
+/// The little-endian u64 stored at `at` (a quantity, or the creation time).
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
     let mut le = [0u8; 8];
     le.copy_from_slice(&bytes[at..at + 8]);
     u64::from_le_bytes(le)

@@ -79,15 +79,11 @@ impl<'a> SessionView<'a> {
 
     /// A copy of the session, to keep beyond the update.
     pub fn to_session(&self) -> Session {
-        let mut cart = BTreeMap::new();
-        for (item, qty) in self.cart() {
-            cart.insert(item.to_string(), qty);
-        }
         Session {
             user: Name::copy_of(self.user.as_bytes()),
             created_at: self.created_at,
             requests: self.requests,
-            cart,
+            cart: self.cart().map(|(item, qty)| (item.to_string(), qty)).collect(),
         }
     }
 }
