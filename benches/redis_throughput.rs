@@ -12,9 +12,10 @@
 //! installed, and prints the figures. Then criterion measures, with 64 tokio
 //! tasks on a two-thread runtime (the two worker threads a two-core server
 //! runs), the time per operation, which it also shows as `thrpt` (ops/s):
-//! - `redis_64_tasks/raw_get`: plain `GET`s on one multiplexed connection.
+//! - `redis_64_tasks/raw_get`: plain `GET`s on one redis-rs multiplexed
+//!   connection.
 //! - `redis_64_tasks/raw_update_pipeline`: the store's update commands, by
-//!   hand, on that connection: the most the store could reach.
+//!   hand, on that connection: what redis-rs makes of them.
 //! - `redis_64_tasks/raw_transaction`: the same inside `MULTI`/`EXEC`.
 //! - `redis_64_tasks/store_touch/handles=K`: `GET /me`'s update through `K`
 //!   clones of one `RedisStore` (the app hands each worker thread a clone).

@@ -26,11 +26,13 @@
 //!   bits (it keys its map by the cookie's bytes), read the precise clock,
 //!   copy the session out.
 //! - `redis_one_in_flight/*`: one request at a time on loopback. `raw_get` is
-//!   a plain `GET` of the session's bytes on one multiplexed connection: one
-//!   round trip, the floor. `raw_hgetall` reads the session's hash;
-//!   `raw_update_pipeline` sends the store's three commands (`HINCRBY`,
-//!   `PEXPIRE`, `HGETALL`) as one pipeline, by hand on that connection, and
-//!   `raw_transaction` the same inside `MULTI`/`EXEC`. `store_touch` is what
+//!   a plain `GET` of the session's bytes on one redis-rs multiplexed
+//!   connection (the client most Rust services use): one round trip, the
+//!   floor. `raw_hgetall` reads the session's hash; `raw_update_pipeline`
+//!   sends the store's three commands (`HINCRBY`, `PEXPIRE`, `HGETALL`) as
+//!   one pipeline, by hand on that connection, and `raw_transaction` the
+//!   same inside `MULTI`/`EXEC`. (The store itself sends them on a
+//!   connection of its own, `crates/sessions/src/resp.rs`.) `store_touch` is what
 //!   `GET /me` asks the Redis store, `store_cart_add` what `POST /cart` asks.
 //!   `pool_checkout_get` is the design the store avoids: a deadpool checkout
 //!   per request (which PINGs the connection) and then the `GET`.

@@ -44,6 +44,7 @@
 pub mod id;
 pub mod memory;
 pub mod redis;
+mod resp;
 pub mod session;
 pub mod store;
 pub mod token;

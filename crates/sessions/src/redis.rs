@@ -62,19 +62,25 @@
 //!
 //! A multiplexed connection carries any number of concurrent requests, so
 //! the hot path needs no pool checkout: each store handle (one per worker
-//! thread, see [`Clone`]) borrows one connection from the deadpool pool and
+//! thread, see [`Clone`]) borrows one connection from a deadpool pool and
 //! keeps it while it works. The pool does what a pool is good for: it opens
-//! connections with a timeout, checks a reused one with `PING`, and bounds
-//! how many there are. When a request fails, the handle gives its connection
+//! connections with a timeout and bounds how many there are; a connection
+//! knows when its socket closed, so handing a pooled one to a new handle
+//! costs no `PING`. When a request fails, the handle gives its connection
 //! back for good and borrows a fresh one on the next request, so a Redis that
 //! was restarted is used again without restarting the server.
 //!
+//! The connection is the crate's own (`resp.rs`), not redis-rs's: on an HTTP
+//! node that does nothing but the session, redis-rs's general machinery was
+//! a quarter of the node's CPU per `GET /me`, and the twins' HTTP target
+//! could not be met with it. redis-rs still parses the URL. `resp.rs` says
+//! what the connection does, and `docs/benchmarks.md` has the figures.
+//!
 //! Measured (`benches/redis_throughput.rs`, `docs/benchmarks.md`): a
-//! deadpool checkout per request costs a second round trip (its `PING`),
-//! 1.5 to 2.2× a plain `GET`. With 64 requests in flight, one connection per worker
-//! thread pipelines them and matched `redis-benchmark -c 50 -t get` (0.8 to
-//! 1.0× its requests per second, each update being three commands); one
-//! connection for both threads did less, eight did no better.
+//! deadpool-redis checkout per request costs a second round trip (its
+//! `PING`), 1.5 to 2.2× a plain `GET`. With 64 requests in flight, one
+//! connection per worker thread pipelines them and beats
+//! `redis-benchmark -c 50 -t get`, each update being three commands.
 //!
 //! Every operation has a deadline: a Redis that is down or hung gives
 //! [`StoreError::Unavailable`] within [`RedisSettings::timeout`], never a
@@ -84,11 +90,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError, Value};
-use deadpool_redis::{Connection, Manager, Pool, Runtime};
+use bytes::Bytes;
+use deadpool::managed::{self, Metrics, Object, Pool, RecycleError, RecycleResult};
+use deadpool_redis::redis::{self, ConnectionAddr, IntoConnectionInfo, RedisError};
 
 use crate::id::SessionId;
+use crate::resp::{Connection, Replies, Reply, WireError, encode, itoa};
 use crate::session::{Name, Session, SessionView};
 use crate::store::{Change, SessionStore, StoreError, Updated};
 
@@ -100,7 +107,7 @@ pub const CART_FIELD_PREFIX: &str = "cart:";
 /// How the Redis store connects.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
-    /// `redis://HOST:PORT[/DB]`.
+    /// `redis://[[USER]:PASSWORD@]HOST:PORT[/DB]`.
     pub url: String,
     /// Idle timeout of a session.
     pub ttl: Duration,
@@ -126,12 +133,12 @@ impl RedisSettings {
 /// that same thread.
 pub struct RedisStore {
     shared: Arc<Shared>,
-    lease: Mutex<Option<Connection>>,
+    lease: Mutex<Option<Object<Connector>>>,
 }
 
 struct Shared {
-    pool: Pool,
-    ttl_ms: i64,
+    pool: Pool<Connector>,
+    ttl_ms: u64,
     timeout: Duration,
 }
 
@@ -141,29 +148,70 @@ impl Clone for RedisStore {
     }
 }
 
+/// What the pool opens connections with.
+struct Connector {
+    host: String,
+    port: u16,
+    /// `AUTH` and `SELECT`, encoded, as the URL asks; sent on every new
+    /// connection.
+    prelude: Vec<u8>,
+    prelude_replies: usize,
+}
+
+impl managed::Manager for Connector {
+    type Type = Connection;
+    type Error = WireError;
+
+    async fn create(&self) -> Result<Connection, WireError> {
+        Connection::open((&self.host, self.port), &self.prelude, self.prelude_replies).await
+    }
+
+    /// A connection knows when it broke (its reader saw the socket close),
+    /// so reuse costs no `PING`.
+    async fn recycle(&self, connection: &mut Connection, _: &Metrics) -> RecycleResult<WireError> {
+        if connection.is_broken() { Err(RecycleError::message("connection lost")) } else { Ok(()) }
+    }
+}
+
 impl RedisStore {
     /// Builds the store. Does not connect: a server can start while Redis is
     /// down and serve once it is up. Fails only on a URL it cannot use.
     pub fn new(settings: &RedisSettings) -> Result<RedisStore, RedisError> {
+        let info = settings.url.as_str().into_connection_info()?;
+        let ConnectionAddr::Tcp(host, port) = info.addr() else {
+            return Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "only redis://HOST:PORT is supported",
+            )));
+        };
+        let (mut prelude, mut prelude_replies) = (Vec::new(), 0);
+        let login = info.redis_settings();
+        if let Some(password) = login.password() {
+            match login.username() {
+                Some(user) => encode(&mut prelude, &[b"AUTH", user.as_bytes(), password.as_bytes()]),
+                None => encode(&mut prelude, &[b"AUTH", password.as_bytes()]),
+            }
+            prelude_replies += 1;
+        }
+        if login.db() != 0 {
+            encode(&mut prelude, &[b"SELECT", login.db().to_string().as_bytes()]);
+            prelude_replies += 1;
+        }
         // Half the deadline for connecting, so that a reconnect followed by
-        // a request still fits in one deadline. Answers need no timer of
-        // their own: `run` puts one deadline around the whole operation, and
-        // a second timer per request was measurable on the hot path.
+        // a request still fits in one deadline.
         let half = settings.timeout / 2;
-        let connection = AsyncConnectionConfig::new().set_connection_timeout(Some(half)).set_response_timeout(None);
-        let manager = Manager::new_with_config(settings.url.as_str(), connection)?;
-        let pool = Pool::builder(manager)
+        let pool = Pool::builder(Connector { host: host.clone(), port: *port, prelude, prelude_replies })
             .max_size(settings.pool_size)
             .wait_timeout(Some(settings.timeout))
             .create_timeout(Some(half))
             .recycle_timeout(Some(half))
-            .runtime(Runtime::Tokio1)
+            .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| RedisError::from((redis::ErrorKind::Client, "cannot build pool", e.to_string())))?;
         Ok(RedisStore {
             shared: Arc::new(Shared {
                 pool,
-                ttl_ms: i64::try_from(settings.ttl.as_millis()).unwrap_or(i64::MAX),
+                ttl_ms: u64::try_from(settings.ttl.as_millis()).unwrap_or(u64::MAX),
                 timeout: settings.timeout,
             }),
             lease: Mutex::new(None),
@@ -176,36 +224,47 @@ impl RedisStore {
     }
 
     /// `DEL key`: ends a session, or removes a placeholder.
-    async fn delete(&self, key: String) -> Result<(), StoreError> {
-        self.run("delete", |mut conn| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await })
-            .await
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let replies = self.call("delete", 1, |out| encode(out, &[b"DEL", key.as_bytes()])).await?;
+        Self::read("delete", &replies, Replies::skip)
     }
 
     /// This handle's connection, borrowing one from the pool if it has none.
-    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+    async fn connection(&self) -> Result<Connection, StoreError> {
         if let Some(lease) = self.lock_lease().as_ref() {
             return Ok((**lease).clone());
         }
         let lease = self.shared.pool.get().await.map_err(|e| self.unavailable("pool", &e))?;
-        let conn = (*lease).clone();
-        let mut slot = self.lock_lease();
-        if slot.is_none() {
-            *slot = Some(lease);
-        }
-        Ok(conn)
+        let connection = (*lease).clone();
+        // Two requests may have borrowed at once: the first to get here
+        // keeps its lease, the other goes back to the pool.
+        self.lock_lease().get_or_insert(lease);
+        Ok(connection)
     }
 
-    /// Runs `op` on this handle's connection within the deadline. On any
-    /// failure the connection is dropped from the pool, so the next request
-    /// starts from a fresh one.
-    pub(crate) async fn run<T, F, Fut>(&self, what: &'static str, op: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(MultiplexedConnection) -> Fut,
-        Fut: Future<Output = Result<T, RedisError>>,
-    {
+    /// Sends the commands `write` encodes on this handle's connection and
+    /// waits for their `replies` replies, all within the deadline. On any
+    /// failure the connection is closed, so the next request starts from a
+    /// fresh one.
+    pub(crate) async fn call(
+        &self,
+        what: &'static str,
+        replies: usize,
+        write: impl Fn(&mut Vec<u8>),
+    ) -> Result<Bytes, StoreError> {
         let attempt = async {
-            let conn = self.connection().await?;
-            op(conn).await.map_err(|e| self.unavailable(what, &e))
+            let connection = self.connection().await?;
+            let answer = match connection.request(replies, &write).await {
+                // It broke while idle (Redis restarted, or the runtime its
+                // tasks ran on ended). Nothing was sent, so one more try on a
+                // fresh connection cannot apply a change twice.
+                Err(WireError::Closed(_)) => {
+                    self.let_go();
+                    self.connection().await?.request(replies, &write).await
+                }
+                answer => answer,
+            };
+            answer.map_err(|e| self.unavailable(what, &e))
         };
         match tokio::time::timeout(self.shared.timeout, attempt).await {
             Ok(result) => result,
@@ -213,42 +272,67 @@ impl RedisStore {
         }
     }
 
-    fn unavailable(&self, what: &str, error: &dyn std::fmt::Display) -> StoreError {
-        if let Some(lease) = self.lock_lease().take() {
-            drop(Connection::take(lease));
-        }
-        tracing::warn!(operation = what, %error, "redis unavailable");
-        StoreError::Unavailable(format!("{what}: {error}"))
+    /// Reads what [`call`](Self::call) got back with `read`. An error reply
+    /// (a hand-made key of the wrong type, say) fails this request only: the
+    /// connection is fine.
+    pub(crate) fn read<'a, T>(
+        what: &'static str,
+        replies: &'a [u8],
+        read: impl FnOnce(&mut Replies<'a>) -> Result<T, WireError>,
+    ) -> Result<T, StoreError> {
+        read(&mut Replies::new(replies)).map_err(|e| outage(what, &e))
     }
 
-    fn lock_lease(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+    /// The connection failed: this handle lets go of it (it closes once the
+    /// requests still on it are done) and borrows a fresh one next time.
+    fn unavailable(&self, what: &str, error: &dyn std::fmt::Display) -> StoreError {
+        self.let_go();
+        outage(what, error)
+    }
+
+    /// Gives this handle's connection up for good.
+    fn let_go(&self) {
+        if let Some(lease) = self.lock_lease().take() {
+            drop(Object::take(lease));
+        }
+    }
+
+    fn lock_lease(&self) -> std::sync::MutexGuard<'_, Option<Object<Connector>>> {
         self.lease.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// The field-value pairs of an `HGETALL` reply (a flat array in RESP2, a
-/// map in RESP3), read in place: no `String` per field and value, and no
-/// map, which the reply's conversion into a `HashMap` used to cost on every
-/// request.
-fn hash_fields(reply: &Value) -> Vec<(&[u8], &[u8])> {
-    fn bytes(value: &Value) -> Option<&[u8]> {
-        match value {
-            Value::BulkString(bytes) => Some(bytes),
-            _ => None,
+fn outage(what: &str, error: &dyn std::fmt::Display) -> StoreError {
+    tracing::warn!(operation = what, %error, "redis unavailable");
+    StoreError::Unavailable(format!("{what}: {error}"))
+}
+
+/// A field of a session hash and its value, borrowed from the reply.
+type Field<'a> = (&'a [u8], &'a [u8]);
+
+/// Skips the replies of the commands before the last, then reads the last,
+/// an `HGETALL`, into its field-value pairs, in place.
+fn hash_fields<'a>(replies: &mut Replies<'a>, before: usize) -> Result<Vec<Field<'a>>, WireError> {
+    for _ in 0..before {
+        replies.skip()?;
+    }
+    let not_a_hash = || WireError::Reply("HGETALL did not answer a hash".into());
+    let Reply::Array(Some(items)) = replies.next()? else {
+        return Err(not_a_hash());
+    };
+    let mut fields = Vec::with_capacity(items / 2);
+    for _ in 0..items / 2 {
+        match (replies.next()?, replies.next()?) {
+            (Reply::Bulk(Some(field)), Reply::Bulk(Some(value))) => fields.push((field, value)),
+            _ => return Err(not_a_hash()),
         }
     }
-    match reply {
-        Value::Array(items) => {
-            items.chunks_exact(2).filter_map(|pair| Some((bytes(&pair[0])?, bytes(&pair[1])?))).collect()
-        }
-        Value::Map(pairs) => pairs.iter().filter_map(|(field, value)| Some((bytes(field)?, bytes(value)?))).collect(),
-        _ => Vec::new(),
-    }
+    Ok(fields)
 }
 
 /// Rebuilds a session from its hash; `None` if a field is missing or bad,
 /// which only a hand-edited key could cause.
-fn session_from_hash(fields: &[(&[u8], &[u8])]) -> Option<Session> {
+fn session_from_hash(fields: &[Field<'_>]) -> Option<Session> {
     let number = |value: &[u8]| std::str::from_utf8(value).ok()?.parse::<u64>().ok();
     let (mut user, mut created_at, mut requests, mut cart) = (None, None, None, BTreeMap::new());
     for &(field, value) in fields {
@@ -275,23 +359,23 @@ impl SessionStore for RedisStore {
         let id = SessionId::generate();
         let key = Self::key(&id);
         let session = Session::new(user);
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        if let Some(old) = replacing.and_then(SessionId::parse) {
-            pipe.del(Self::key(&old)).ignore();
-        }
-        pipe.hset_multiple(
-            &key,
-            &[
-                ("user", session.user.to_string()),
-                ("created_at", session.created_at.to_string()),
-                ("requests", "0".to_string()),
-            ],
-        )
-        .ignore()
-        .pexpire(&key, self.shared.ttl_ms)
-        .ignore();
-        self.run("create", |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
+        let old = replacing.and_then(SessionId::parse).map(|old| Self::key(&old));
+        let (created_at, ttl) = (session.created_at.to_string(), self.shared.ttl_ms.to_string());
+        // MULTI's +OK, a +QUEUED per command, and EXEC's array.
+        let count = 1 + usize::from(old.is_some()) + 2 + 1;
+        let replies = self
+            .call("create", count, |out| {
+                encode(out, &[b"MULTI"]);
+                if let Some(old) = &old {
+                    encode(out, &[b"DEL", old.as_bytes()]);
+                }
+                let (key, user) = (key.as_bytes(), session.user.as_str().as_bytes());
+                encode(out, &[b"HSET", key, b"user", user, b"created_at", created_at.as_bytes(), b"requests", b"0"]);
+                encode(out, &[b"PEXPIRE", key, ttl.as_bytes()]);
+                encode(out, &[b"EXEC"]);
+            })
+            .await?;
+        Self::read("create", &replies, |replies| (0..count).try_for_each(|_| replies.skip()))?;
         Ok((id.to_string(), session))
     }
 
@@ -305,19 +389,28 @@ impl SessionStore for RedisStore {
             return Ok(None);
         };
         let key = Self::key(&id);
-        let mut pipe = redis::pipe();
-        pipe.hincr(&key, "requests", 1).ignore();
-        if let Change::AddItem { item, qty } = &change {
-            pipe.hincr(&key, format!("{CART_FIELD_PREFIX}{item}"), *qty).ignore();
-        }
-        pipe.pexpire(&key, self.shared.ttl_ms).ignore().hgetall(&key);
-        let (hash,): (Value,) = self.run("update", |mut conn| async move { pipe.query_async(&mut conn).await }).await?;
-        let fields = hash_fields(&hash);
+        let added = match &change {
+            Change::Touch => None,
+            Change::AddItem { item, qty } => Some((format!("{CART_FIELD_PREFIX}{item}"), *qty)),
+        };
+        let before = 2 + usize::from(added.is_some());
+        let replies = self
+            .call("update", before + 1, |out| {
+                let key = key.as_bytes();
+                encode(out, &[b"HINCRBY", key, b"requests", b"1"]);
+                if let Some((field, qty)) = &added {
+                    encode(out, &[b"HINCRBY", key, field.as_bytes(), itoa(u64::from(*qty), &mut [0; 20])]);
+                }
+                encode(out, &[b"PEXPIRE", key, itoa(self.shared.ttl_ms, &mut [0; 20])]);
+                encode(out, &[b"HGETALL", key]);
+            })
+            .await?;
+        let fields = Self::read("update", &replies, |replies| hash_fields(replies, before))?;
         if !fields.iter().any(|&(field, _)| field == b"user") {
             // No such session: the pipeline made a placeholder (see the
             // module docs). Failing to delete it changes nothing for this
             // request, and its TTL removes it anyway.
-            let _ = self.delete(key).await;
+            let _ = self.delete(&key).await;
             return Ok(None);
         }
         Ok(session_from_hash(&fields).map(|session| Updated { session: read(session.view()), reissued: None }))
@@ -327,11 +420,12 @@ impl SessionStore for RedisStore {
         let Some(id) = SessionId::parse(credential) else {
             return Ok(());
         };
-        self.delete(Self::key(&id)).await
+        self.delete(&Self::key(&id)).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        self.run("health", |mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await }).await
+        let replies = self.call("health", 1, |out| encode(out, &[b"PING"])).await?;
+        Self::read("health", &replies, Replies::skip)
     }
 }
 
@@ -354,5 +448,81 @@ mod tests {
             assert!(store.update(credential, book.clone()).await.unwrap().is_none());
         }
         assert_eq!(redis.command(&["DBSIZE"]).unwrap().trim(), "0");
+    }
+
+    /// Hundreds of requests in flight on one handle share its one
+    /// connection; each must get its own session back, also when the
+    /// replies are large enough to arrive split across reads.
+    #[tokio::test]
+    async fn answers_in_flight_on_one_connection_never_cross() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
+        let mut sessions = Vec::new();
+        for i in 0..20 {
+            let user = Name::parse(&format!("user{i}")).unwrap();
+            let (sid, _) = store.create(&user, None).await.unwrap();
+            // Every fourth user gets a cart of about 10 KiB.
+            for item in 0..if i % 4 == 0 { 200 } else { 0 } {
+                let item = Name::parse(&format!("item-{item:04}-{}", "x".repeat(40))).unwrap();
+                store.update(&sid, Change::AddItem { item, qty: 1 }).await.unwrap().unwrap();
+            }
+            sessions.push((sid, user));
+        }
+        let asked: Vec<_> = (0..600).map(|n| &sessions[n * 7 % sessions.len()]).collect();
+        let answers = futures::future::join_all(asked.iter().map(|(sid, _)| store.update(sid, Change::Touch))).await;
+        for ((_, user), answer) in asked.iter().zip(answers) {
+            let session = answer.unwrap().unwrap().session;
+            assert_eq!(&session.user, user);
+        }
+    }
+
+    /// `redis://:PASSWORD@HOST:PORT/DB` logs in and picks the database on
+    /// every connection; a wrong password is an outage, not a panic.
+    #[tokio::test]
+    async fn the_urls_password_and_database_are_used() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        redis.command(&["CONFIG", "SET", "requirepass", "s3cret"]).unwrap();
+        let at = |auth: &str, db: u8| {
+            let url = format!("redis://{auth}@127.0.0.1:{}/{db}", redis.port());
+            RedisStore::new(&RedisSettings::new(url, Duration::from_secs(60))).unwrap()
+        };
+        let (db3, db0, wrong) = (at(":s3cret", 3), at(":s3cret", 0), at(":wrong", 3));
+        let (sid, _) = db3.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        assert_eq!(db3.update(&sid, Change::Touch).await.unwrap().unwrap().session.requests, 1);
+        assert!(db0.update(&sid, Change::Touch).await.unwrap().is_none());
+        assert!(matches!(wrong.update(&sid, Change::Touch).await, Err(StoreError::Unavailable(_))));
+    }
+
+    /// A pooled connection can outlive the runtime its tasks ran on (a
+    /// server's worker thread that ended, a test's runtime); the next
+    /// request, on another runtime, must get a fresh one, neither an error
+    /// nor a wait for the deadline.
+    #[test]
+    fn a_connection_whose_runtime_ended_is_replaced_unseen() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
+        let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let first = runtime();
+        let (sid, _) = first.block_on(store.create(&Name::parse("alice").unwrap(), None)).unwrap();
+        drop(first);
+        let answer = runtime().block_on(store.update(&sid, Change::Touch)).unwrap();
+        assert_eq!(answer.unwrap().session.requests, 1);
+    }
+
+    /// A key that is not a session hash (made by hand) fails the request
+    /// that names it, and only that one.
+    #[tokio::test]
+    async fn a_key_of_the_wrong_type_fails_only_its_own_request() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
+        let (good, _) = store.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        let bad = SessionId::generate();
+        redis.command(&["SET", &RedisStore::key(&bad), "not a hash"]).unwrap();
+        let bad = bad.to_string();
+        let (bad_answer, good_answer) =
+            tokio::join!(store.update(&bad, Change::Touch), store.update(&good, Change::Touch));
+        assert!(matches!(bad_answer, Err(StoreError::Unavailable(_))));
+        assert_eq!(good_answer.unwrap().unwrap().session.requests, 1);
+        assert_eq!(store.update(&good, Change::Touch).await.unwrap().unwrap().session.requests, 2);
     }
 }

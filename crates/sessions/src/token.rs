@@ -84,12 +84,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, RedisError};
+use deadpool_redis::redis::RedisError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::id::SessionId;
 use crate::redis::{RedisSettings, RedisStore};
+use crate::resp::{Replies, Reply, WireError, encode, itoa};
 use crate::session::{Name, Session, SessionView, now_ms};
 use crate::store::{Change, SessionStore, StoreError, Updated};
 
@@ -284,9 +285,11 @@ impl TokenStore {
             return Ok(false);
         };
         let key = Self::revocation_key(jti);
-        redis
-            .run("revoked?", |mut conn| async move { redis::cmd("EXISTS").arg(key).query_async(&mut conn).await })
-            .await
+        let replies = redis.call("revoked?", 1, |out| encode(out, &[b"EXISTS", key.as_bytes()])).await?;
+        RedisStore::read("revoked?", &replies, |replies| match replies.next()? {
+            Reply::Integer(found) => Ok(found > 0),
+            other => Err(WireError::Reply(format!("EXISTS answered {other:?}"))),
+        })
     }
 
     /// Puts the session's id on the deny list until every copy of it has
@@ -300,11 +303,12 @@ impl TokenStore {
         let margin_ms = u64::try_from(REVOCATION_MARGIN.as_millis()).unwrap_or(u64::MAX);
         let ttl_ms = self.shared.ttl_ms.saturating_add(margin_ms);
         let key = Self::revocation_key(&claims.jti);
-        redis
-            .run("revoke", |mut conn| async move {
-                redis::cmd("SET").arg(key).arg(1).arg("PX").arg(ttl_ms).query_async::<()>(&mut conn).await
+        let replies = redis
+            .call("revoke", 1, |out| {
+                encode(out, &[b"SET", key.as_bytes(), b"1", b"PX", itoa(ttl_ms, &mut [0; 20])]);
             })
-            .await
+            .await?;
+        RedisStore::read("revoke", &replies, Replies::skip)
     }
 }
 
