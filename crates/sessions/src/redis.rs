@@ -92,7 +92,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use deadpool::managed::{self, Metrics, Object, Pool, RecycleError, RecycleResult};
-use deadpool_redis::redis::{self, ConnectionAddr, IntoConnectionInfo, RedisError};
+use ::redis::{ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError};
 
 use crate::id::SessionId;
 use crate::resp::{Connection, Replies, Reply, WireError, encode, itoa};
@@ -180,7 +180,7 @@ impl RedisStore {
         let info = settings.url.as_str().into_connection_info()?;
         let ConnectionAddr::Tcp(host, port) = info.addr() else {
             return Err(RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
+                ErrorKind::InvalidClientConfig,
                 "only redis://HOST:PORT is supported",
             )));
         };
@@ -207,7 +207,7 @@ impl RedisStore {
             .recycle_timeout(Some(half))
             .runtime(deadpool::Runtime::Tokio1)
             .build()
-            .map_err(|e| RedisError::from((redis::ErrorKind::Client, "cannot build pool", e.to_string())))?;
+            .map_err(|e| RedisError::from((ErrorKind::Client, "cannot build pool", e.to_string())))?;
         Ok(RedisStore {
             shared: Arc::new(Shared {
                 pool,
