@@ -5,8 +5,12 @@
 //! is a *closed-loop* load generator: N connections, each kept alive and
 //! each logged in as its own user, and each sends its next request the
 //! moment the previous answer has arrived. The request rate is then what
-//! the node can serve, which is the figure to compare (an open-loop,
-//! paced load like `harness run`'s would measure the offered rate instead).
+//! the node serves with N requests in flight, which is the figure to
+//! compare (an open-loop, paced load like `harness run`'s would measure the
+//! offered rate instead). It is all the node can serve only if N is enough
+//! to keep it busy: the `node µs` column times the rate says how busy it
+//! was, and a node that waits on Redis needs more requests in flight than
+//! one that does not (`docs/benchmarks.md` has the figures).
 //!
 //! # Equal terms
 //!

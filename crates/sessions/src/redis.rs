@@ -71,10 +71,10 @@
 //! was restarted is used again without restarting the server.
 //!
 //! The connection is the crate's own (`resp.rs`), not redis-rs's: on an HTTP
-//! node that does nothing but the session, redis-rs's general machinery was
-//! a quarter of the node's CPU per `GET /me`, and the twins' HTTP target
-//! could not be met with it. redis-rs still parses the URL. `resp.rs` says
-//! what the connection does, and `docs/benchmarks.md` has the figures.
+//! node that does nothing but the session, replacing redis-rs's general
+//! machinery took a quarter of the node's CPU per `GET /me` away. redis-rs
+//! still reads the URL. `resp.rs` says what the connection does, and
+//! `docs/benchmarks.md` has the figures.
 //!
 //! Measured (`benches/redis_throughput.rs`, `docs/benchmarks.md`): a
 //! deadpool-redis checkout per request costs a second round trip (its
@@ -90,9 +90,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ::redis::{ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError};
 use bytes::Bytes;
 use deadpool::managed::{self, Metrics, Object, Pool, RecycleError, RecycleResult};
-use ::redis::{ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError};
 
 use crate::id::SessionId;
 use crate::resp::{Connection, Replies, Reply, WireError, encode, itoa};
@@ -179,10 +179,7 @@ impl RedisStore {
     pub fn new(settings: &RedisSettings) -> Result<RedisStore, RedisError> {
         let info = settings.url.as_str().into_connection_info()?;
         let ConnectionAddr::Tcp(host, port) = info.addr() else {
-            return Err(RedisError::from((
-                ErrorKind::InvalidClientConfig,
-                "only redis://HOST:PORT is supported",
-            )));
+            return Err(RedisError::from((ErrorKind::InvalidClientConfig, "only redis://HOST:PORT is supported")));
         };
         let (mut prelude, mut prelude_replies) = (Vec::new(), 0);
         let login = info.redis_settings();
