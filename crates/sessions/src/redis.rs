@@ -240,9 +240,9 @@ impl RedisStore {
     }
 
     /// Sends the commands `write` encodes on this handle's connection and
-    /// waits for their `replies` replies, all within the deadline. On any
-    /// failure the connection is closed, so the next request starts from a
-    /// fresh one.
+    /// waits for their `replies` replies, all within the deadline. When the
+    /// connection fails or the deadline passes, the handle gives the
+    /// connection up, so the next request starts from a fresh one.
     pub(crate) async fn call(
         &self,
         what: &'static str,
@@ -357,7 +357,6 @@ impl SessionStore for RedisStore {
         let key = Self::key(&id);
         let session = Session::new(user);
         let old = replacing.and_then(SessionId::parse).map(|old| Self::key(&old));
-        let (created_at, ttl) = (session.created_at.to_string(), self.shared.ttl_ms.to_string());
         // MULTI's +OK, a +QUEUED per command, and EXEC's array.
         let count = 1 + usize::from(old.is_some()) + 2 + 1;
         let replies = self
@@ -367,8 +366,10 @@ impl SessionStore for RedisStore {
                     encode(out, &[b"DEL", old.as_bytes()]);
                 }
                 let (key, user) = (key.as_bytes(), session.user.as_str().as_bytes());
-                encode(out, &[b"HSET", key, b"user", user, b"created_at", created_at.as_bytes(), b"requests", b"0"]);
-                encode(out, &[b"PEXPIRE", key, ttl.as_bytes()]);
+                let mut digits = [0; 20];
+                let created_at = itoa(session.created_at, &mut digits);
+                encode(out, &[b"HSET", key, b"user", user, b"created_at", created_at, b"requests", b"0"]);
+                encode(out, &[b"PEXPIRE", key, itoa(self.shared.ttl_ms, &mut [0; 20])]);
                 encode(out, &[b"EXEC"]);
             })
             .await?;
