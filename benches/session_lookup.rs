@@ -32,8 +32,9 @@
 //!   sends the store's three commands (`HINCRBY`, `PEXPIRE`, `HGETALL`) as
 //!   one pipeline, by hand on that connection, and `raw_transaction` the
 //!   same inside `MULTI`/`EXEC`. (The store itself sends them on a
-//!   connection of its own, `crates/sessions/src/resp.rs`.) `store_touch` is what
-//!   `GET /me` asks the Redis store, `store_cart_add` what `POST /cart` asks.
+//!   connection of its own, `crates/sessions/src/resp.rs`.) `store_touch`
+//!   is what `GET /me` asks the Redis store, `store_cart_add` what
+//!   `POST /cart` asks.
 //!   `pool_checkout_get` is the design the store avoids: a deadpool checkout
 //!   per request (which PINGs the connection) and then the `GET`.
 //!   After the group, paired ratios to `raw_get` price each command: `GETEX`

@@ -222,8 +222,7 @@ impl RedisStore {
 
     /// `DEL key`: ends a session, or removes a placeholder.
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let replies = self.call("delete", 1, |out| encode(out, &[b"DEL", key.as_bytes()])).await?;
-        Self::read("delete", &replies, Replies::skip)
+        self.send("delete", 1, |out| encode(out, &[b"DEL", key.as_bytes()])).await
     }
 
     /// This handle's connection, borrowing one from the pool if it has none.
@@ -267,6 +266,18 @@ impl RedisStore {
             Ok(result) => result,
             Err(_elapsed) => Err(self.unavailable(what, &"deadline passed")),
         }
+    }
+
+    /// [`call`](Self::call) for commands whose replies only say whether
+    /// they worked: `Ok` when none of them is an error.
+    pub(crate) async fn send(
+        &self,
+        what: &'static str,
+        replies: usize,
+        write: impl Fn(&mut Vec<u8>),
+    ) -> Result<(), StoreError> {
+        let answer = self.call(what, replies, write).await?;
+        Self::read(what, &answer, |answer| (0..replies).try_for_each(|_| answer.skip()))
     }
 
     /// Reads what [`call`](Self::call) got back with `read`. An error reply
@@ -359,21 +370,19 @@ impl SessionStore for RedisStore {
         let old = replacing.and_then(SessionId::parse).map(|old| Self::key(&old));
         // MULTI's +OK, a +QUEUED per command, and EXEC's array.
         let count = 1 + usize::from(old.is_some()) + 2 + 1;
-        let replies = self
-            .call("create", count, |out| {
-                encode(out, &[b"MULTI"]);
-                if let Some(old) = &old {
-                    encode(out, &[b"DEL", old.as_bytes()]);
-                }
-                let (key, user) = (key.as_bytes(), session.user.as_str().as_bytes());
-                let mut digits = [0; 20];
-                let created_at = itoa(session.created_at, &mut digits);
-                encode(out, &[b"HSET", key, b"user", user, b"created_at", created_at, b"requests", b"0"]);
-                encode(out, &[b"PEXPIRE", key, itoa(self.shared.ttl_ms, &mut [0; 20])]);
-                encode(out, &[b"EXEC"]);
-            })
-            .await?;
-        Self::read("create", &replies, |replies| (0..count).try_for_each(|_| replies.skip()))?;
+        self.send("create", count, |out| {
+            encode(out, &[b"MULTI"]);
+            if let Some(old) = &old {
+                encode(out, &[b"DEL", old.as_bytes()]);
+            }
+            let (key, user) = (key.as_bytes(), session.user.as_str().as_bytes());
+            let mut digits = [0; 20];
+            let created_at = itoa(session.created_at, &mut digits);
+            encode(out, &[b"HSET", key, b"user", user, b"created_at", created_at, b"requests", b"0"]);
+            encode(out, &[b"PEXPIRE", key, itoa(self.shared.ttl_ms, &mut [0; 20])]);
+            encode(out, &[b"EXEC"]);
+        })
+        .await?;
         Ok((id.to_string(), session))
     }
 
@@ -422,8 +431,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        let replies = self.call("health", 1, |out| encode(out, &[b"PING"])).await?;
-        Self::read("health", &replies, Replies::skip)
+        self.send("health", 1, |out| encode(out, &[b"PING"])).await
     }
 }
 

@@ -90,7 +90,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::SessionId;
 use crate::redis::{RedisSettings, RedisStore};
-use crate::resp::{Replies, Reply, WireError, encode, itoa};
+use crate::resp::{Reply, WireError, encode, itoa};
 use crate::session::{Name, Session, SessionView, now_ms};
 use crate::store::{Change, SessionStore, StoreError, Updated};
 
@@ -303,12 +303,9 @@ impl TokenStore {
         let margin_ms = u64::try_from(REVOCATION_MARGIN.as_millis()).unwrap_or(u64::MAX);
         let ttl_ms = self.shared.ttl_ms.saturating_add(margin_ms);
         let key = Self::revocation_key(&claims.jti);
-        let replies = redis
-            .call("revoke", 1, |out| {
-                encode(out, &[b"SET", key.as_bytes(), b"1", b"PX", itoa(ttl_ms, &mut [0; 20])]);
-            })
-            .await?;
-        RedisStore::read("revoke", &replies, Replies::skip)
+        redis
+            .send("revoke", 1, |out| encode(out, &[b"SET", key.as_bytes(), b"1", b"PX", itoa(ttl_ms, &mut [0; 20])]))
+            .await
     }
 }
 
