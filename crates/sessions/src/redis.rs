@@ -277,7 +277,7 @@ impl RedisStore {
         write: impl Fn(&mut Vec<u8>),
     ) -> Result<(), StoreError> {
         let answer = self.call(what, replies, write).await?;
-        Self::read(what, &answer, |answer| (0..replies).try_for_each(|_| answer.skip()))
+        Self::read(what, &answer, |answer| answer.skip(replies))
     }
 
     /// Reads what [`call`](Self::call) got back with `read`. An error reply
@@ -321,9 +321,7 @@ type Field<'a> = (&'a [u8], &'a [u8]);
 /// Skips the replies of the commands before the last, then reads the last,
 /// an `HGETALL`, into its field-value pairs, in place.
 fn hash_fields<'a>(replies: &mut Replies<'a>, before: usize) -> Result<Vec<Field<'a>>, WireError> {
-    for _ in 0..before {
-        replies.skip()?;
-    }
+    replies.skip(before)?;
     let not_a_hash = || WireError::Reply("HGETALL did not answer a hash".into());
     let Reply::Array(Some(items)) = replies.next()? else {
         return Err(not_a_hash());

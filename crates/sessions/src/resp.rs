@@ -118,10 +118,7 @@ impl Connection {
         let connection = Connection { _closer: Arc::new(Closer(Arc::clone(&shared))), shared };
         if prelude_replies > 0 {
             let replies = connection.request(prelude_replies, |out| out.extend_from_slice(prelude)).await?;
-            let mut replies = Replies::new(&replies);
-            for _ in 0..prelude_replies {
-                replies.skip()?;
-            }
+            Replies::new(&replies).skip(prelude_replies)?;
         }
         Ok(connection)
     }
@@ -214,8 +211,8 @@ async fn write_loop(shared: Arc<Shared>, mut stream: OwnedWriteHalf) {
         }
         sending.clear();
     }
-    // Dropping the write half sends FIN: Redis closes its side, which ends
-    // the reader.
+    // Shutting the write half down sends FIN: Redis closes its side, which
+    // ends the reader.
     let _ = stream.shutdown().await;
 }
 
@@ -379,11 +376,12 @@ impl<'a> Replies<'a> {
         Ok(reply)
     }
 
-    /// Skips the next reply, items and all; fails on any error reply in it.
-    pub(crate) fn skip(&mut self) -> Result<(), WireError> {
-        if let Reply::Array(Some(items)) = self.next()? {
-            for _ in 0..items {
-                self.skip()?;
+    /// Skips the next `n` replies, items and all; fails on any error reply
+    /// among them.
+    pub(crate) fn skip(&mut self, n: usize) -> Result<(), WireError> {
+        for _ in 0..n {
+            if let Reply::Array(Some(items)) = self.next()? {
+                self.skip(items)?;
             }
         }
         Ok(())
