@@ -95,8 +95,10 @@ impl Drop for Closer {
 
 struct Shared {
     state: Mutex<State>,
-    /// The socket's sending side: the writer task and a request that
-    /// finds the connection idle both write to it (see [`State::writing`]).
+    /// The socket's sending side: the writer task writes to it, and so does
+    /// a request that completes a batch of [`SEND_AT`] while the writer is
+    /// not writing (see [`State::writing`]). The latter writes under the
+    /// state's lock, so bytes leave in the order they were queued.
     socket: OwnedWriteHalf,
     /// Wakes the writer task: there are bytes to send, or the connection is
     /// closing.
