@@ -582,8 +582,9 @@ impl Connection {
             request.extend_from_slice(part.as_bytes());
         }
         if !body.is_empty() {
-            let head = format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
-            request.extend_from_slice(head.as_bytes());
+            // Into the reused buffer: no `String` per request.
+            let head = format_args!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+            std::io::Write::write_fmt(request, head).expect("writing to a Vec cannot fail");
         }
         if with_cookie && let Some(cookie) = &self.cookie {
             for part in ["Cookie: ", cookie, "\r\n"] {
