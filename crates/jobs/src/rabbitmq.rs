@@ -51,6 +51,8 @@ use crate::records::{Confirmed, Records};
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 /// The longest wait between two connection attempts of a worker.
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// How long a worker's connection, channel and consumer may take to set up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the queue and the records are, and how this node's worker behaves.
 #[derive(Clone, Debug)]
@@ -194,7 +196,7 @@ impl Publisher {
             let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
             let confirm =
                 channel.basic_publish("".into(), self.queue.as_str().into(), options, &body, properties).await?;
-            Ok::<_, lapin::Error>(confirm.await?)
+            confirm.await
         };
         let outcome = tokio::time::timeout(self.timeout, attempt).await;
         let failure = match outcome {
@@ -266,24 +268,34 @@ async fn supervise(settings: RabbitSettings, records: Records) {
 /// One connection's life: takes jobs, up to the prefetch at once, each in a
 /// task of its own. The tasks in hand end with it (their jobs, not
 /// acknowledged, go back to the queue).
-async fn consume(settings: &RabbitSettings, records: &Records, wait: &mut Duration) -> Result<(), lapin::Error> {
-    let connection = Connection::connect(&settings.amqp_url, ConnectionProperties::default()).await?;
-    let channel = connection.create_channel().await?;
-    channel.basic_qos(settings.worker.concurrency.max(1), BasicQosOptions::default()).await?;
-    declare(&channel, &settings.queue).await?;
-    let mut consumer = channel
-        .basic_consume(
-            settings.queue.as_str().into(),
-            settings.worker.name.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+async fn consume(settings: &RabbitSettings, records: &Records, wait: &mut Duration) -> Result<(), String> {
+    // A hung broker accepts the TCP connection and then says nothing: give
+    // the handshake a deadline rather than wait for it forever.
+    let setup = async {
+        let connection = Connection::connect(&settings.amqp_url, ConnectionProperties::default()).await?;
+        let channel = connection.create_channel().await?;
+        channel.basic_qos(settings.worker.concurrency.max(1), BasicQosOptions::default()).await?;
+        declare(&channel, &settings.queue).await?;
+        let consumer = channel
+            .basic_consume(
+                settings.queue.as_str().into(),
+                settings.worker.name.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok::<_, lapin::Error>((connection, consumer))
+    };
+    let (_connection, mut consumer) = match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
+        Ok(Ok(connected)) => connected,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err(format!("no consumer within {CONNECT_TIMEOUT:?}")),
+    };
     tracing::info!(worker = %settings.worker.name, queue = %settings.queue, "worker consuming");
     *wait = RECONNECT_MIN;
     let mut in_hand = JoinSet::new();
     while let Some(delivery) = consumer.next().await {
-        let delivery = delivery?;
+        let delivery = delivery.map_err(|e| e.to_string())?;
         while in_hand.try_join_next().is_some() {}
         in_hand.spawn(process(delivery, settings.worker.clone(), records.clone()));
     }

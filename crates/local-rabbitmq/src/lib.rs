@@ -389,7 +389,9 @@ fn descendants(root: u32) -> Vec<u32> {
 /// waits for `child` and for the others to be gone.
 fn kill_all(child: &mut Child, processes: &[u32]) {
     let _ = killpg(pid(child.id()), Signal::SIGKILL);
-    for &process in processes {
+    // Only those still running: after a clean stop a pid may already have
+    // been given to some other process.
+    for &process in processes.iter().filter(|&&p| is_alive(p)) {
         let _ = kill(pid(process), Signal::SIGKILL);
     }
     let _ = child.wait();
