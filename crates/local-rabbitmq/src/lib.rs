@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-pub use local_redis::free_port;
+use local_redis::free_port;
 
 /// The start script the Debian package installs. It runs the node in the
 /// foreground as the calling user (the `/usr/sbin` wrapper would `su` to
