@@ -79,7 +79,7 @@ const PUBLISH: &str = r"
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local seq = 1
 if last[1] then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'from', ARGV[2], 'text', ARGV[3], 'at', ARGV[4])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], string.format('%d-0', seq), 'from', ARGV[2], 'text', ARGV[3], 'at', ARGV[4])
 return seq
 ";
 
@@ -317,18 +317,18 @@ async fn follow_until_error(
     let mut connection = dial(client, BLOCK + TIMEOUT).await?;
     let last: StreamRangeReply =
         connection.xrevrange_count(&key, "+", "-", 1).await.map_err(|e| unavailable("start", e))?;
-    let mut last_seq: u64 = last.ids.first().and_then(|entry| decode(room, entry)).map_or(0, |m| m.seq);
+    // Where to read on from: the last entry's id, whether or not it is a
+    // message (an entry this crate did not write is skipped, not re-read).
+    let mut last_id = last.ids.first().map_or_else(|| "0-0".to_string(), |entry| entry.id.clone());
     state.send_replace(FollowerState::Following);
     let block = usize::try_from(BLOCK.as_millis()).unwrap_or(usize::MAX);
     let options = StreamReadOptions::default().block(block).count(READ_BATCH);
     loop {
-        let reply: Option<StreamReadReply> = connection
-            .xread_options(&[&key], &[format!("{last_seq}-0")], &options)
-            .await
-            .map_err(|e| unavailable("read", e))?;
+        let reply: Option<StreamReadReply> =
+            connection.xread_options(&[&key], &[&last_id], &options).await.map_err(|e| unavailable("read", e))?;
         for entry in reply.iter().flat_map(|reply| &reply.keys).flat_map(|stream| &stream.ids) {
+            last_id.clone_from(&entry.id);
             if let Some(message) = decode(room, entry) {
-                last_seq = message.seq;
                 let _ = members.send(Ok(message));
             }
         }

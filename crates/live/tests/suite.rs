@@ -187,3 +187,19 @@ async fn a_member_that_stops_reading_is_dropped_not_waited_for() {
     assert!(matches!(next(&mut slow).await, Some(Err(LiveError::Lagged { missed: 10 }))));
     assert!(next(&mut slow).await.is_none(), "the stream ends after the error");
 }
+
+/// An entry in a room's stream that this crate did not write (another
+/// program's, or an operator's) is skipped, and the room goes on after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_the_rooms_did_not_write_is_skipped_and_the_room_goes_on() {
+    let s = redis();
+    let server = shared_redis();
+    let lobby = room("foreign-entry");
+    let mut member = s.rooms.subscribe(&lobby, None).await.unwrap();
+    server.command(&["XADD", "live:room:foreign-entry", "5-0", "not", "ours"]).unwrap();
+    for seq in [6, 7] {
+        let sent = s.rooms.publish(&lobby, &user("ivy"), text("after the stranger")).await.unwrap();
+        assert_eq!(sent.seq, seq, "numbering goes on from the stream's last entry");
+        assert_eq!(next_message(&mut member).await, sent);
+    }
+}
