@@ -129,9 +129,9 @@ impl RedisRooms {
     /// little more, in whole blocks of entries, which is what makes trimming
     /// cheap; [`DEFAULT_HISTORY`] is a sensible choice). Nothing is dialled
     /// yet: a node can start while Redis is down and serve rooms once it is
-    /// up.
-    pub fn new(url: &str, history: usize) -> Result<Self, LiveError> {
-        let client = Client::open(url).map_err(|e| LiveError::Unavailable(format!("bad Redis URL: {e}")))?;
+    /// up. Only a URL that is not one is an error.
+    pub fn new(url: &str, history: usize) -> Result<Self, RedisError> {
+        let client = Client::open(url)?;
         Ok(RedisRooms {
             inner: Arc::new(Inner {
                 client,
@@ -143,15 +143,22 @@ impl RedisRooms {
         })
     }
 
-    /// The connection for commands, dialled if there is none.
+    /// The connection for commands, dialled if there is none. One caller
+    /// dials while the others wait for it, all within [`TIMEOUT`]: during an
+    /// outage, a crowd of requests must not queue up one dial each.
     async fn commands(&self) -> Result<MultiplexedConnection, LiveError> {
-        let mut slot = self.inner.commands.lock().await;
-        if let Some(connection) = &*slot {
-            return Ok(connection.clone());
-        }
-        let connection = dial(&self.inner.client, TIMEOUT).await?;
-        *slot = Some(connection.clone());
-        Ok(connection)
+        let connect = async {
+            let mut slot = self.inner.commands.lock().await;
+            if let Some(connection) = &*slot {
+                return Ok(connection.clone());
+            }
+            let connection = dial(&self.inner.client, TIMEOUT).await?;
+            *slot = Some(connection.clone());
+            Ok(connection)
+        };
+        tokio::time::timeout(TIMEOUT, connect)
+            .await
+            .unwrap_or_else(|_| Err(LiveError::Unavailable("connect: no connection within the deadline".to_string())))
     }
 
     /// Maps a failed command to [`LiveError::Unavailable`], dropping the

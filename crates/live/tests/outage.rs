@@ -107,10 +107,33 @@ async fn a_hung_broker_is_reported_within_the_deadline_and_rooms_recover() {
     redis.freeze();
     unavailable("publish", rooms.publish(&lobby, &user("alice"), text("stuck"))).await;
     told_and_ended(&mut member).await;
+    // A crowd of requests does not queue up behind one another's attempts
+    // to dial the hung server: each gives up within the deadline.
+    let bob = user("bob");
+    let crowd = (0..20).map(|_| unavailable("publish in a crowd", rooms.publish(&lobby, &bob, text("stuck"))));
+    futures::future::join_all(crowd).await;
     unavailable("subscribe", rooms.subscribe(&lobby, None)).await;
 
     redis.thaw();
     let mut member = rooms.subscribe(&lobby, None).await.unwrap();
     let sent = publish_once_back(&rooms, &lobby, "unstuck").await;
+    assert_eq!(next_message(&mut member).await, sent);
+}
+
+/// A node can start while Redis is down: nothing is dialled until a room is
+/// used, and rooms work as soon as Redis is up. Only a URL that is not one
+/// is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_while_the_broker_is_down_serves_rooms_once_it_is_up() {
+    assert!(RedisRooms::new("not a url", DEFAULT_HISTORY).is_err());
+    let mut redis = RedisServer::start().expect("start redis-server");
+    redis.stop();
+    let rooms = rooms(&redis);
+    let lobby = room("late");
+    unavailable("publish", rooms.publish(&lobby, &user("alice"), text("too early"))).await;
+    unavailable("subscribe", rooms.subscribe(&lobby, None)).await;
+    redis.start_again().unwrap();
+    let mut member = rooms.subscribe(&lobby, None).await.unwrap();
+    let sent = publish_once_back(&rooms, &lobby, "now").await;
     assert_eq!(next_message(&mut member).await, sent);
 }
