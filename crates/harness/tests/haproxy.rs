@@ -198,4 +198,16 @@ fn a_run_through_haproxy_writes_its_configuration_and_both_counts() {
     assert_eq!(side["lb"], "haproxy");
     assert!(side["lb_config"].as_str().unwrap().ends_with("haproxy-node-death-stateful.cfg"));
     assert_eq!(side["lb_per_node_requests"].as_object().unwrap().len(), 3);
+
+    // HAProxy was waited for before the harness returned: no process runs
+    // with this run's configuration any more.
+    let config_path = out.path().join("haproxy-node-death-stateful.cfg");
+    let still_running: Vec<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(config_path.to_str().unwrap()))
+        .collect();
+    assert!(still_running.is_empty(), "HAProxy outlived the harness: {still_running:?}");
 }
