@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use app::capacity::Model;
 use app::{Application, Settings};
 use local_redis::RedisServer;
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
@@ -23,7 +24,12 @@ pub struct TestApp {
 
 /// Builds and starts a server around `store` on a free loopback port.
 pub async fn spawn_app<S: SessionStore>(store: S, node_id: &str) -> TestApp {
-    let settings = Settings { node_id: Some(node_id.to_string()), ..Settings::for_tests() };
+    spawn_app_with(store, node_id, None).await
+}
+
+/// [`spawn_app`], with a modelled capacity if one is given.
+pub async fn spawn_app_with<S: SessionStore>(store: S, node_id: &str, capacity: Option<Model>) -> TestApp {
+    let settings = Settings { node_id: Some(node_id.to_string()), capacity, ..Settings::for_tests() };
     let app = Application::build(&settings, store).expect("build app");
     let address = format!("http://{}", app.addr());
     let handle = app.handle();
@@ -168,12 +174,17 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(twin: Twin, nodes: usize) -> Cluster {
+        Cluster::start_with(twin, nodes, None).await
+    }
+
+    /// [`Cluster::start`], each node with the modelled capacity if given.
+    pub async fn start_with(twin: Twin, nodes: usize, capacity: Option<Model>) -> Cluster {
         match twin {
             Twin::Stateful => {
                 let mut apps = Vec::new();
                 for i in 0..nodes {
                     // Each stateful node has its own RAM, as separate machines would.
-                    apps.push(spawn_app(MemoryStore::new(TTL), &format!("stateful-{i}")).await);
+                    apps.push(spawn_app_with(MemoryStore::new(TTL), &format!("stateful-{i}"), capacity).await);
                 }
                 Cluster { nodes: apps, redis: None }
             }
@@ -182,7 +193,7 @@ impl Cluster {
                 let mut apps = Vec::new();
                 for i in 0..nodes {
                     let store = RedisStore::new(&RedisSettings::new(redis.url(), TTL)).unwrap();
-                    apps.push(spawn_app(store, &format!("stateless-{i}")).await);
+                    apps.push(spawn_app_with(store, &format!("stateless-{i}"), capacity).await);
                 }
                 Cluster { nodes: apps, redis: Some(redis) }
             }
@@ -192,7 +203,7 @@ impl Cluster {
                 let mut apps = Vec::new();
                 for i in 0..nodes {
                     let store = TokenStore::new(key.clone(), TTL).with_revocation(&redis.url()).unwrap();
-                    apps.push(spawn_app(store, &format!("token-{i}")).await);
+                    apps.push(spawn_app_with(store, &format!("token-{i}"), capacity).await);
                 }
                 Cluster { nodes: apps, redis: Some(redis) }
             }
