@@ -359,7 +359,7 @@ impl Sweeper {
             return;
         };
         while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(self.every) {
-            match runtime.block_on(tokio::time::timeout(self.timeout, self.sweep())) {
+            match runtime.block_on(async { tokio::time::timeout(self.timeout, self.sweep()).await }) {
                 Ok(Ok(removed)) if removed > 0 => tracing::debug!(removed, "expired sessions removed"),
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => tracing::debug!(%error, "sweep failed; next time"),
@@ -379,5 +379,97 @@ impl Sweeper {
         drop(client);
         let _ = connection.await;
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use local_postgres::PostgresServer;
+
+    use super::*;
+
+    fn name(text: &str) -> Name {
+        Name::parse(text).unwrap()
+    }
+
+    fn store_on(url: String, ttl: Duration) -> PostgresStore {
+        PostgresStore::new(&PostgresSettings::new(url, ttl)).unwrap()
+    }
+
+    /// The table is created on first use, holds what the docs show, and
+    /// expired rows leave it without being looked up.
+    #[tokio::test]
+    async fn the_table_is_created_and_expired_rows_are_swept() {
+        let server = PostgresServer::shared().unwrap();
+        let url = server.create_database().unwrap();
+        let database = url.rsplit('/').next().unwrap().to_string();
+        let store = store_on(url, Duration::from_millis(200));
+        for _ in 0..50 {
+            store.create(&name("churn"), None).await.unwrap();
+        }
+        let columns = server.psql(&database, "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'sessions'").unwrap();
+        assert_eq!(columns, "id,user_name,created_at,requests,cart,expires_at");
+        let count = || server.psql(&database, "SELECT count(*) FROM sessions").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count() != "0" {
+            assert!(Instant::now() < deadline, "{} expired rows still in the table", count());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A database that is down, or hung, gives `Unavailable` within about
+    /// the deadline; a malformed credential is answered without it; and the
+    /// same store serves again once the database is back.
+    #[tokio::test]
+    async fn an_outage_is_unavailable_within_the_deadline_and_passes_by_itself() {
+        let mut server = PostgresServer::start().unwrap();
+        let store = store_on(server.url(), Duration::from_secs(60));
+        let (sid, _) = store.create(&name("alice"), None).await.unwrap();
+        store.update(&sid, Change::AddItem { item: name("book"), qty: 2 }).await.unwrap().unwrap();
+        for outage in ["stopped", "frozen"] {
+            match outage {
+                "stopped" => server.stop(),
+                _ => server.freeze(),
+            }
+            let started = Instant::now();
+            assert!(matches!(store.update(&sid, Change::Touch).await, Err(StoreError::Unavailable(_))), "{outage}");
+            assert!(matches!(store.create(&name("bob"), None).await, Err(StoreError::Unavailable(_))), "{outage}");
+            assert!(matches!(store.destroy(&sid).await, Err(StoreError::Unavailable(_))), "{outage}");
+            assert!(matches!(store.health().await, Err(StoreError::Unavailable(_))), "{outage}");
+            let waited = started.elapsed();
+            assert!(waited < Duration::from_secs(6), "{outage}: four answers took {waited:?}");
+            assert!(store.update("malformed", Change::Touch).await.unwrap().is_none());
+            match outage {
+                "stopped" => server.start_again().unwrap(),
+                _ => server.thaw(),
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let session = loop {
+                match store.update(&sid, Change::Touch).await {
+                    Ok(Some(updated)) => break updated.session,
+                    Ok(None) => panic!("{outage}: the session was lost"),
+                    Err(_) => assert!(Instant::now() < deadline, "{outage}: never recovered"),
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert_eq!(session.cart.get("book"), Some(&2));
+        }
+    }
+
+    /// A row that is not a session (edited by hand) fails its own request
+    /// and only that one.
+    #[tokio::test]
+    async fn a_row_edited_by_hand_fails_only_its_own_request() {
+        let server = PostgresServer::shared().unwrap();
+        let url = server.create_database().unwrap();
+        let database = url.rsplit('/').next().unwrap().to_string();
+        let store = store_on(url, Duration::from_secs(60));
+        let (good, _) = store.create(&name("alice"), None).await.unwrap();
+        let (bad, _) = store.create(&name("bob"), None).await.unwrap();
+        server.psql(&database, &format!("UPDATE sessions SET user_name = 'not a name' WHERE id = '{bad}'")).unwrap();
+        assert!(matches!(store.update(&bad, Change::Touch).await, Err(StoreError::Unavailable(_))));
+        assert_eq!(store.update(&good, Change::Touch).await.unwrap().unwrap().session.requests, 1);
     }
 }
