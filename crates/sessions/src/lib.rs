@@ -30,8 +30,9 @@
 //! concurrent requests of one user therefore never overwrite each other's
 //! update, which a "load the session, change it, save it back" design would.
 //!
-//! The book explains each store with runs: `docs/stores.md` (RAM, Redis and PostgreSQL,
-//! the key layout, atomic updates) and `docs/token.md` (the token twin).
+//! The book explains each store with runs: `docs/stores.md` (RAM, Redis
+//! and PostgreSQL, the layouts, atomic updates) and `docs/token.md` (the
+//! token twin).
 //!
 //! This crate knows no HTTP. The `app` crate puts it behind an actix-web API.
 //!
