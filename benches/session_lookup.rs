@@ -438,7 +438,8 @@ fn postgres_one_in_flight(c: &mut Criterion) {
     group.bench_function("store_cart_add", |b| {
         let mut next = Cycle::new(REDIS_SESSIONS);
         b.to_async(&runtime).iter(|| {
-            let (credential, store, change) = (&credentials[next.step()], &store, Change::AddItem { item: book, qty: 1 });
+            let (credential, store, change) =
+                (&credentials[next.step()], &store, Change::AddItem { item: book, qty: 1 });
             async move { black_box(store.update_with(credential, change, read).await.unwrap().unwrap()) }
         });
     });

@@ -149,7 +149,10 @@ impl PostgresServer {
     /// its own. The watchdog stops it when the process ends.
     pub fn shared() -> io::Result<&'static PostgresServer> {
         static SHARED: OnceLock<Result<PostgresServer, String>> = OnceLock::new();
-        SHARED.get_or_init(|| PostgresServer::start().map_err(|e| e.to_string())).as_ref().map_err(|e| io::Error::other(e.clone()))
+        SHARED
+            .get_or_init(|| PostgresServer::start().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| io::Error::other(e.clone()))
     }
 
     /// The server's process id while it runs (to read its CPU time, say).

@@ -12,7 +12,7 @@
 //!
 //! ```text
 //! $ psql -h 127.0.0.1 -p PORT -U USER -c '\d sessions'
-//!                       Table "public.sessions"
+//!                           Table "public.sessions"
 //!    Column   |           Type           | Collation | Nullable |   Default
 //! ------------+--------------------------+-----------+----------+-------------
 //!  id         | text                     |           | not null |

@@ -57,7 +57,8 @@ fn redis_and_a_database_together_are_a_usage_error() {
 
 #[test]
 fn an_unusable_database_url_is_a_one_line_error_without_the_password() {
-    let (code, stderr) = run_to_exit(BIN, &["--port", "0", "--database-url", "postgres://u:s3cret@127.0.0.1:x/db"], &[]);
+    let (code, stderr) =
+        run_to_exit(BIN, &["--port", "0", "--database-url", "postgres://u:s3cret@127.0.0.1:x/db"], &[]);
     assert_ne!(code, Some(0));
     assert_one_line_error(&stderr);
     assert!(!stderr.contains("s3cret"), "{stderr}");
