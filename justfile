@@ -4,7 +4,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Debian packages the project runs (servers it starts as real processes).
-packages := "redis-server haproxy rabbitmq-server"
+packages := "redis-server haproxy rabbitmq-server postgresql"
 
 # Build in release mode and show a node dying under every twin, side by side.
 demo: deps
@@ -70,6 +70,11 @@ deps:
     missing=()
     for pkg in {{packages}}; do
       bin="$pkg"
+      if [ "$pkg" = postgresql ]; then
+        # Debian keeps initdb outside the PATH, in /usr/lib/postgresql/VERSION/bin.
+        command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=("$pkg")
+        continue
+      fi
       # haproxy lives in /usr/sbin, which a non-root PATH often lacks.
       command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("$pkg")
     done

@@ -1,16 +1,19 @@
 //! `spawn_app()` and friends: in-process servers on free ports, a client
-//! with one method per endpoint, and the Redis they need.
+//! with one method per endpoint, and the Redis or PostgreSQL they need.
 
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use app::capacity::Model;
 use app::{Application, Settings};
+use local_postgres::PostgresServer;
 use local_redis::RedisServer;
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
-use sessions::{MemoryStore, RedisSettings, RedisStore, SessionStore, TokenKey, TokenStore};
+use sessions::{
+    MemoryStore, PostgresSettings, PostgresStore, RedisSettings, RedisStore, SessionStore, TokenKey, TokenStore,
+};
 
 pub const TTL: Duration = Duration::from_secs(60);
 
@@ -161,15 +164,19 @@ pub async fn json(response: Response) -> Value {
 pub enum Twin {
     Stateful,
     Stateless,
+    /// The stateless twin with its sessions in PostgreSQL (`--database-url`).
+    Postgres,
     /// The token twin with its deny list, so that logout holds on every
     /// node as on the other twins (`token.rs` covers the plain one).
     Token,
 }
 
-/// Nodes of one twin, and the Redis they share (stateless only).
+/// Nodes of one twin, and the Redis they share (stateless only), or the
+/// PostgreSQL server when the cluster has one of its own.
 pub struct Cluster {
     pub nodes: Vec<TestApp>,
     pub redis: Option<RedisServer>,
+    pub postgres: Option<PostgresServer>,
 }
 
 impl Cluster {
@@ -186,7 +193,7 @@ impl Cluster {
                     // Each stateful node has its own RAM, as separate machines would.
                     apps.push(spawn_app_with(MemoryStore::new(TTL), &format!("stateful-{i}"), capacity).await);
                 }
-                Cluster { nodes: apps, redis: None }
+                Cluster { nodes: apps, redis: None, postgres: None }
             }
             Twin::Stateless => {
                 let redis = RedisServer::start().expect("start redis-server");
@@ -195,7 +202,13 @@ impl Cluster {
                     let store = RedisStore::new(&RedisSettings::new(redis.url(), TTL)).unwrap();
                     apps.push(spawn_app_with(store, &format!("stateless-{i}"), capacity).await);
                 }
-                Cluster { nodes: apps, redis: Some(redis) }
+                Cluster { nodes: apps, redis: Some(redis), postgres: None }
+            }
+            Twin::Postgres => {
+                // One server for the test binary, a database per cluster:
+                // starting PostgreSQL costs seconds.
+                let url = PostgresServer::shared().expect("start postgres").create_database().unwrap();
+                Cluster { nodes: postgres_nodes(&url, nodes).await, redis: None, postgres: None }
             }
             Twin::Token => {
                 let redis = RedisServer::start().expect("start redis-server");
@@ -205,12 +218,32 @@ impl Cluster {
                     let store = TokenStore::new(key.clone(), TTL).with_revocation(&redis.url()).unwrap();
                     apps.push(spawn_app_with(store, &format!("token-{i}"), capacity).await);
                 }
-                Cluster { nodes: apps, redis: Some(redis) }
+                Cluster { nodes: apps, redis: Some(redis), postgres: None }
             }
         }
+    }
+
+    /// Stateless nodes on a PostgreSQL server of their own, which a test
+    /// may stop or freeze.
+    pub async fn start_on_own_database(nodes: usize) -> Cluster {
+        let server = PostgresServer::start().expect("start postgres");
+        Cluster { nodes: postgres_nodes(&server.url(), nodes).await, redis: None, postgres: Some(server) }
     }
 
     pub fn redis(&mut self) -> &mut RedisServer {
         self.redis.as_mut().expect("a stateless cluster")
     }
+
+    pub fn postgres(&mut self) -> &mut PostgresServer {
+        self.postgres.as_mut().expect("a cluster on its own database")
+    }
+}
+
+async fn postgres_nodes(url: &str, nodes: usize) -> Vec<TestApp> {
+    let mut apps = Vec::new();
+    for i in 0..nodes {
+        let store = PostgresStore::new(&PostgresSettings::new(url, TTL)).unwrap();
+        apps.push(spawn_app(store, &format!("postgres-{i}")).await);
+    }
+    apps
 }
