@@ -4,7 +4,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Debian packages the project runs (servers it starts as real processes).
-packages := "redis-server haproxy"
+packages := "redis-server redis-sentinel haproxy"
 
 # Build in release mode and show a node dying under both twins, side by side.
 demo: deps
