@@ -32,7 +32,7 @@
 //! - [`sentinel`]: the replicated set and its sentinels.
 //! - [`cluster`]: the cluster.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
