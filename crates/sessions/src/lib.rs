@@ -14,6 +14,8 @@
 //!   trip; in exchange every node sees every session, so any node can serve
 //!   any request, and a node can die without anyone noticing. Redis is now
 //!   the one place that must stay up.
+//!   When one Redis is not enough, [`RedisHaStore`] keeps the same layout
+//!   on a Sentinel-managed primary with replicas, or on a Redis Cluster.
 //! - [`TokenStore`] keeps them nowhere: the whole session rides in the
 //!   cookie as a signed token, re-issued with every answer. Any node with the
 //!   key serves any request; logout, size and concurrent updates are what it
@@ -37,6 +39,7 @@
 //! - [`store`]: the [`SessionStore`] trait and its error.
 //! - [`memory`]: the RAM store.
 //! - [`redis`]: the Redis store and its key layout.
+//! - [`redis_ha`]: the same store on Sentinel or a Cluster, through redis-rs.
 //! - [`token`]: the signed-token store: the whole session in the cookie, as
 //!   an HS256 JWT re-issued with every answer; nothing on the server unless a
 //!   logout deny list in Redis is asked for.
@@ -44,6 +47,7 @@
 pub mod id;
 pub mod memory;
 pub mod redis;
+pub mod redis_ha;
 mod resp;
 pub mod session;
 pub mod store;
@@ -52,6 +56,7 @@ pub mod token;
 pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use redis::{RedisSettings, RedisStore};
+pub use redis_ha::{RedisHaSettings, RedisHaStore, RedisTopology};
 pub use session::{Name, NameError, Session, SessionView, now_ms};
 pub use store::{Change, SessionStore, StoreError, Updated};
 pub use token::{TokenKey, TokenKeyError, TokenStore};

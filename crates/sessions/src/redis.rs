@@ -316,7 +316,7 @@ fn outage(what: &str, error: &dyn std::fmt::Display) -> StoreError {
 }
 
 /// A field of a session hash and its value, borrowed from the reply.
-type Field<'a> = (&'a [u8], &'a [u8]);
+pub(crate) type Field<'a> = (&'a [u8], &'a [u8]);
 
 /// Skips the replies of the commands before the last, then reads the last,
 /// an `HGETALL`, into its field-value pairs, in place.
@@ -338,7 +338,7 @@ fn hash_fields<'a>(replies: &mut Replies<'a>, before: usize) -> Result<Vec<Field
 
 /// Rebuilds a session from its hash; `None` if a field is missing or bad,
 /// which only a hand-edited key could cause.
-fn session_from_hash(fields: &[Field<'_>]) -> Option<Session> {
+pub(crate) fn session_from_hash(fields: &[Field<'_>]) -> Option<Session> {
     let number = |value: &[u8]| std::str::from_utf8(value).ok()?.parse::<u64>().ok();
     let (mut user, mut created_at, mut requests, mut cart) = (None, None, None, BTreeMap::new());
     for &(field, value) in fields {
