@@ -513,6 +513,37 @@ mod tests {
         assert_eq!(answer.unwrap().session.requests, 1);
     }
 
+    /// A primary demoted to a replica (`REPLICAOF`, as a failover does to
+    /// the old primary) answers writes with `-READONLY`: the store must
+    /// answer 503 rather than pretend, and give that connection up, so
+    /// that once a primary is there again it is written to afresh.
+    #[tokio::test]
+    async fn a_demoted_primary_is_not_written_to() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let other = local_redis::RedisServer::start().unwrap();
+        let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
+        let alice = Name::parse("alice").unwrap();
+        let (sid, _) = store.create(&alice, None).await.unwrap();
+        let connections = || {
+            let info = redis.command(&["INFO", "stats"]).unwrap();
+            let line = info.lines().find_map(|l| l.strip_prefix("total_connections_received:")).unwrap();
+            line.trim().parse::<u64>().unwrap()
+        };
+        let before = connections();
+
+        redis.command(&["REPLICAOF", "127.0.0.1", &other.port().to_string()]).unwrap();
+        assert!(matches!(store.update(&sid, Change::Touch).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.create(&alice, Some(&sid)).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.destroy(&sid).await, Err(StoreError::Unavailable(_))));
+
+        redis.command(&["REPLICAOF", "NO", "ONE"]).unwrap();
+        let (fresh, _) = store.create(&alice, None).await.unwrap();
+        assert_eq!(store.update(&fresh, Change::Touch).await.unwrap().unwrap().session.requests, 1);
+        // Each command above on the demoted server went out on a connection
+        // of its own: READONLY broke each one.
+        assert!(connections() >= before + 3, "the store kept writing on the demoted primary's connection");
+    }
+
     /// A key that is not a session hash (made by hand) fails the request
     /// that names it, and only that one.
     #[tokio::test]
