@@ -24,7 +24,8 @@ test: deps
     just book
 
 # Lookups in RAM and Redis, Redis under 64 tasks beside redis-benchmark, RAM per session and
-# `/me` beside actix-session. Plots: target/criterion/report/index.html; docs/benchmarks.md.
+# `/me` beside actix-session, the store on redis-rs and on a cluster (redis_topologies).
+# Plots: target/criterion/report/index.html; docs/benchmarks.md.
 # Run the criterion benches with quick settings (a few minutes on 2 cores).
 bench: deps
     mkdir -p target
