@@ -63,6 +63,32 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
+/// One side of a comparison: a name, a store, and sessions in it.
+type Side<'a, S> = (&'a str, &'a S, &'a Arc<Vec<String>>);
+
+/// Criterion's figures for `a` and `b` in one group, then the paired ratio
+/// of `b`'s time per request over `a`'s.
+fn compare<A: SessionStore, B: SessionStore>(
+    c: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    group: &str,
+    a: Side<'_, A>,
+    b: Side<'_, B>,
+) {
+    let mut criterion_group = c.benchmark_group(group);
+    criterion_group.throughput(Throughput::Elements(1));
+    criterion_group.bench_function(a.0, |bench| bench.iter_custom(|iters| touches(runtime, a.1, a.2, iters)));
+    criterion_group.bench_function(b.0, |bench| bench.iter_custom(|iters| touches(runtime, b.1, b.2, iters)));
+    criterion_group.finish();
+    let batch = if common::measuring() { 20_000 } else { 200 };
+    common::paired_ratio(
+        &format!("{group}: {} / {}", b.0, a.0),
+        batch,
+        |n| touches(runtime, a.1, a.2, n),
+        |n| touches(runtime, b.1, b.2, n),
+    );
+}
+
 fn redis_client(c: &mut Criterion) {
     let runtime = runtime();
     let server = common::start_redis();
@@ -70,20 +96,7 @@ fn redis_client(c: &mut Criterion) {
     let topology = RedisTopology::Standalone { url: server.url() };
     let redis_rs = RedisHaStore::new(&RedisHaSettings::new(topology, TTL)).unwrap();
     let credentials = runtime.block_on(sessions_in(&own, common::TASKS));
-
-    let mut group = c.benchmark_group("redis_client");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("own_connection", |b| b.iter_custom(|iters| touches(&runtime, &own, &credentials, iters)));
-    group.bench_function("redis_rs", |b| b.iter_custom(|iters| touches(&runtime, &redis_rs, &credentials, iters)));
-    group.finish();
-
-    let batch = if common::measuring() { 20_000 } else { 200 };
-    common::paired_ratio(
-        "redis_client: redis_rs / own_connection",
-        batch,
-        |n| touches(&runtime, &own, &credentials, n),
-        |n| touches(&runtime, &redis_rs, &credentials, n),
-    );
+    compare(c, &runtime, "redis_client", ("own_connection", &own, &credentials), ("redis_rs", &redis_rs, &credentials));
 }
 
 fn redis_cluster(c: &mut Criterion) {
@@ -96,20 +109,7 @@ fn redis_cluster(c: &mut Criterion) {
     let three = RedisHaStore::new(&RedisHaSettings::new(three, TTL)).unwrap();
     let on_one = runtime.block_on(sessions_in(&one, common::TASKS));
     let on_three = runtime.block_on(sessions_in(&three, common::TASKS));
-
-    let mut group = c.benchmark_group("redis_cluster");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("one_redis", |b| b.iter_custom(|iters| touches(&runtime, &one, &on_one, iters)));
-    group.bench_function("three_primaries", |b| b.iter_custom(|iters| touches(&runtime, &three, &on_three, iters)));
-    group.finish();
-
-    let batch = if common::measuring() { 20_000 } else { 200 };
-    common::paired_ratio(
-        "redis_cluster: three_primaries / one_redis",
-        batch,
-        |n| touches(&runtime, &one, &on_one, n),
-        |n| touches(&runtime, &three, &on_three, n),
-    );
+    compare(c, &runtime, "redis_cluster", ("one_redis", &one, &on_one), ("three_primaries", &three, &on_three));
 }
 
 criterion_group! {
