@@ -74,7 +74,9 @@
 //! node that does nothing but the session, replacing redis-rs's general
 //! machinery took a quarter of the node's CPU per `GET /me` away. redis-rs
 //! still reads the URL. `resp.rs` says what the connection does, and
-//! `docs/benchmarks.md` has the figures.
+//! `docs/benchmarks.md` has the figures. Its scope is one standalone Redis,
+//! plaintext, RESP2; a Sentinel-managed primary or a Redis Cluster is
+//! [`RedisHaStore`](crate::RedisHaStore)'s, on redis-rs.
 //!
 //! Measured (`benches/redis_throughput.rs`, `docs/benchmarks.md`): a
 //! deadpool-redis checkout per request costs a second round trip (its
