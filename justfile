@@ -4,7 +4,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Debian packages the project runs (servers it starts as real processes).
-packages := "redis-server haproxy rabbitmq-server postgresql"
+packages := "redis-server redis-sentinel haproxy rabbitmq-server postgresql"
 
 # Build in release mode and show a node dying under every twin, side by side.
 demo: deps
@@ -24,7 +24,8 @@ test: deps
     just book
 
 # Lookups in RAM and Redis, Redis under 64 tasks beside redis-benchmark, RAM per session and
-# `/me` beside actix-session. Plots: target/criterion/report/index.html; docs/benchmarks.md.
+# `/me` beside actix-session, the store on redis-rs and on a cluster (redis_topologies).
+# Plots: target/criterion/report/index.html; docs/benchmarks.md.
 # Run the criterion benches with quick settings (a few minutes on 2 cores).
 bench: deps
     mkdir -p target

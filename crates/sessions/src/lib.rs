@@ -18,6 +18,8 @@
 //!   with the database they already run: the same sharing as Redis, one
 //!   `UPDATE … RETURNING` per request, and the database's durability, at the
 //!   price of a commit per request.
+//!   When one Redis is not enough, [`RedisHaStore`] keeps the same layout
+//!   on a Sentinel-managed primary with replicas, or on a Redis Cluster.
 //! - [`TokenStore`] keeps them nowhere: the whole session rides in the
 //!   cookie as a signed token, re-issued with every answer. Any node with the
 //!   key serves any request; logout, size and concurrent updates are what it
@@ -44,6 +46,7 @@
 //! - [`memory`]: the RAM store.
 //! - [`redis`]: the Redis store and its key layout.
 //! - [`postgres`]: the PostgreSQL store and its table.
+//! - [`redis_ha`]: the same store on Sentinel or a Cluster, through redis-rs.
 //! - [`token`]: the signed-token store: the whole session in the cookie, as
 //!   an HS256 JWT re-issued with every answer; nothing on the server unless a
 //!   logout deny list in Redis is asked for.
@@ -52,6 +55,7 @@ pub mod id;
 pub mod memory;
 pub mod postgres;
 pub mod redis;
+pub mod redis_ha;
 mod resp;
 pub mod session;
 pub mod store;
@@ -61,6 +65,7 @@ pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresSettings, PostgresStore};
 pub use redis::{RedisSettings, RedisStore};
+pub use redis_ha::{RedisHaSettings, RedisHaStore, RedisTopology};
 pub use session::{Name, NameError, Session, SessionView, now_ms};
 pub use store::{Change, SessionStore, StoreError, Updated};
 pub use token::{TokenKey, TokenKeyError, TokenStore};

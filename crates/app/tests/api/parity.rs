@@ -1,5 +1,6 @@
 //! One behaviour suite, run against every twin: the API must not depend on
-//! where the session lives. A client keeps the cookie each answer re-issues
+//! where the session lives, nor on how Redis is deployed (one server, a
+//! Sentinel set, a Cluster). A client keeps the cookie each answer re-issues
 //! (`follow`), as a browser does; only the token twin re-issues it.
 
 use reqwest::{Method, StatusCode};
@@ -206,7 +207,7 @@ async fn healthz_names_the_node_and_store(twin: Twin) {
     assert_eq!(response.status(), StatusCode::OK);
     let store = match twin {
         Twin::Stateful => "memory",
-        Twin::Stateless => "redis",
+        Twin::Stateless | Twin::OnSentinel | Twin::OnCluster => "redis",
         Twin::Postgres => "postgres",
         Twin::Token => "token",
     };
@@ -244,6 +245,22 @@ macro_rules! parity {
                 #[tokio::test]
                 async fn $case() {
                     super::$case(crate::helpers::Twin::Token).await
+                }
+            )*
+        }
+        mod stateless_on_sentinel {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(crate::helpers::Twin::OnSentinel).await
+                }
+            )*
+        }
+        mod stateless_on_cluster {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(crate::helpers::Twin::OnCluster).await
                 }
             )*
         }
