@@ -149,7 +149,13 @@ async fn logout<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Resul
 }
 
 async fn healthz<S: SessionStore>(store: web::Data<S>, node: web::Data<NodeId>) -> HttpResponse {
-    let body = |status| json!({ "node": node.0, "store": store.kind(), "status": status });
+    let body = |status| {
+        let mut body = json!({ "node": node.0, "store": store.kind(), "status": status });
+        for (name, value) in store.counters() {
+            body[name] = value.into();
+        }
+        body
+    };
     match store.health().await {
         Ok(()) => HttpResponse::Ok().json(body("ok")),
         Err(_) => {

@@ -21,6 +21,10 @@ struct Cli {
     redis_url: String,
 }
 
+// The twins' allocator (the `app` crate's docs say why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli: Cli = cli::parse();
     let settings = RedisSettings::new(&cli.redis_url, cli.server.session_ttl());
