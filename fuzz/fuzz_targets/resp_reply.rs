@@ -62,7 +62,7 @@ fn reference(buf: &[u8]) -> Parsed {
         }
         let (kind, line) = (buf[at], &buf[at + 1..lf - 1]);
         at = lf + 1;
-        let mut value = match kind {
+        let value = match kind {
             b'+' => Value::Status(line.to_vec()),
             b'-' => Value::Error(line.to_vec()),
             b':' => match integer(line) {
@@ -98,20 +98,25 @@ fn reference(buf: &[u8]) -> Parsed {
             },
             _ => return Parsed::Invalid,
         };
-        // Close every array this value completes.
-        loop {
-            match open.last_mut() {
-                None => return Parsed::Whole(value, at),
-                Some((items, expected)) => {
-                    items.push(value);
-                    if items.len() < *expected {
-                        break;
-                    }
-                    let (items, _) = open.pop().unwrap();
-                    value = Value::Array(Some(items));
-                }
-            }
+        if let Some(whole) = place(&mut open, value) {
+            return Parsed::Whole(whole, at);
         }
+    }
+}
+
+/// Puts `value` in the innermost open array, closing every array it
+/// completes; the whole reply once the outermost is complete.
+fn place(open: &mut Vec<(Vec<Value>, usize)>, mut value: Value) -> Option<Value> {
+    loop {
+        let Some((items, expected)) = open.last_mut() else {
+            return Some(value);
+        };
+        items.push(value);
+        if items.len() < *expected {
+            return None;
+        }
+        let (items, _) = open.pop().unwrap();
+        value = Value::Array(Some(items));
     }
 }
 
@@ -129,7 +134,7 @@ fn read_one(replies: &mut Replies<'_>) -> Result<Value, String> {
     // The same explicit stack as the reference.
     let mut open: Vec<(Vec<Value>, usize)> = Vec::new();
     loop {
-        let mut value = match replies.next_reply()? {
+        let value = match replies.next_reply()? {
             Reply::Status(line) => Value::Status(line.to_vec()),
             Reply::Integer(n) => Value::Integer(n),
             Reply::Bulk(body) => Value::Bulk(body.map(<[u8]>::to_vec)),
@@ -140,18 +145,8 @@ fn read_one(replies: &mut Replies<'_>) -> Result<Value, String> {
                 continue;
             }
         };
-        loop {
-            match open.last_mut() {
-                None => return Ok(value),
-                Some((items, expected)) => {
-                    items.push(value);
-                    if items.len() < *expected {
-                        break;
-                    }
-                    let (items, _) = open.pop().unwrap();
-                    value = Value::Array(Some(items));
-                }
-            }
+        if let Some(whole) = place(&mut open, value) {
+            return Ok(whole);
         }
     }
 }
