@@ -39,8 +39,8 @@
 //! This crate knows no HTTP. The `app` crate puts it behind an actix-web API.
 //!
 //! # Modules
-//! - [`session`]: the session model, the view of it a store lends, and the
-//!   names it accepts.
+//! - [`session`]: the session model and the names it accepts.
+//! - [`view`]: the view of a session a store lends for one update.
 //! - [`id`]: session ids: 128 random bits from the OS, in base64url.
 //! - [`store`]: the [`SessionStore`] trait and its error.
 //! - [`memory`]: the RAM store.
@@ -51,6 +51,9 @@
 //!   an HS256 JWT re-issued with every answer; nothing on the server unless a
 //!   logout deny list in Redis is asked for.
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod id;
 pub mod memory;
 pub mod postgres;
@@ -60,12 +63,14 @@ mod resp;
 pub mod session;
 pub mod store;
 pub mod token;
+pub mod view;
 
 pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresSettings, PostgresStore};
 pub use redis::{RedisSettings, RedisStore};
 pub use redis_ha::{RedisHaSettings, RedisHaStore, RedisTopology};
-pub use session::{Name, NameError, Session, SessionView, now_ms};
+pub use session::{Name, NameError, Session, now_ms};
 pub use store::{Change, SessionStore, StoreError, Updated};
 pub use token::{TokenKey, TokenKeyError, TokenStore};
+pub use view::SessionView;

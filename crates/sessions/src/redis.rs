@@ -98,8 +98,9 @@ use deadpool::managed::{self, Metrics, Object, Pool, RecycleError, RecycleResult
 
 use crate::id::SessionId;
 use crate::resp::{Connection, Replies, Reply, WireError, encode, itoa};
-use crate::session::{Name, Session, SessionView};
+use crate::session::{Name, Session};
 use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::view::SessionView;
 
 /// The prefix of every session key.
 pub const KEY_PREFIX: &str = "session:";

@@ -391,7 +391,7 @@ pub(crate) fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 
 /// The length of the first whole reply in `buf`, `None` if it has not all
 /// arrived yet.
-fn reply_len(buf: &[u8]) -> Result<Option<usize>, WireError> {
+pub(crate) fn reply_len(buf: &[u8]) -> Result<Option<usize>, WireError> {
     nested_reply_len(buf, 0)
 }
 
@@ -449,7 +449,7 @@ pub(crate) struct Replies<'a> {
 
 /// One reply, or the head of an array whose items follow it.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Reply<'a> {
+pub enum Reply<'a> {
     /// `+OK`, `+PONG`, `+QUEUED`.
     Status(&'a [u8]),
     /// `:n`.

@@ -46,6 +46,10 @@ struct Cli {
     database_url: Option<String>,
 }
 
+// The twins' allocator (the `app` crate's docs say why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli: Cli = cli::parse();
     let ttl = cli.server.session_ttl();
