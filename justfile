@@ -16,11 +16,13 @@ demo-haproxy: deps
     cargo build --release --workspace --bins
     target/release/harness demo --lb haproxy
 
-# Every test, every bench once in test mode, and clippy with warnings denied.
+# Every test, every bench once in test mode, clippy with warnings denied, a few seconds of each
+# fuzz target, and the book.
 test: deps
     cargo build --workspace --bins
     cargo test --workspace --all-targets
     cargo clippy --workspace --all-targets -- -D warnings
+    just fuzz-smoke
     just book
 
 # A few seconds of each fuzz target on its committed corpus (fuzz/, docs/reliability.md).
