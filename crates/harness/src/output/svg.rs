@@ -39,10 +39,11 @@ const MARK_ROW: f64 = 12.0;
 const STRIP_TITLE: f64 = 22.0;
 const STRIP: f64 = 64.0;
 const LANE_GAP: f64 = 22.0;
-/// Colours of node 1, 2, …: alternately dark and light, so stacked bands
-/// stay apart in greyscale too.
+/// Colours of node 1, 2, …, each of a lightness well apart from its
+/// neighbours' (dark blue, sky blue, yellow, bluish green, …), so stacked
+/// bands stay apart in greyscale too.
 const NODE_COLOURS: [&str; 6] =
-    [colour::BLUE, colour::SKY_BLUE, colour::BLUISH_GREEN, colour::YELLOW, colour::REDDISH_PURPLE, colour::ORANGE];
+    [colour::BLUE, colour::SKY_BLUE, colour::YELLOW, colour::BLUISH_GREEN, colour::REDDISH_PURPLE, colour::ORANGE];
 
 /// The timeline chart of `report`.
 pub fn svg(report: &Report) -> String {
