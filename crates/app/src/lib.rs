@@ -21,12 +21,16 @@
 //! - [`cli`]: the command line the three mains share.
 //! - [`telemetry`]: logs to stderr, one span per request with the node id.
 
+pub mod backends;
 pub mod cli;
 pub mod errors;
+pub mod live;
+pub mod orders;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
 
+pub use backends::Backends;
 pub use errors::ApiError;
 pub use startup::{Application, Settings};
 

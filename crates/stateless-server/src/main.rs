@@ -1,16 +1,20 @@
 //! `stateless-server`: sessions live in Redis.
 //!
 //! Every node sees every session, so any node can serve any request and a
-//! node can die without logging anyone out. Redis is now the one part that
-//! must stay up.
+//! node can die without logging anyone out. Queued orders wait in RabbitMQ
+//! (`--amqp-url`), with their records in Redis, and live rooms are Redis
+//! streams every node follows (`--broker-url`, by default the sessions'
+//! Redis). Redis and RabbitMQ are now the parts that must stay up. Without
+//! `--amqp-url`, orders are not configured on this node (501).
 
 use std::process::ExitCode;
 
-use app::cli::{self, ServerArgs};
+use app::Backends;
+use app::cli::{self, OrderArgs, ServerArgs, SharedArgs};
 use clap::Parser;
 use sessions::{RedisSettings, RedisStore};
 
-/// Serves the session API with sessions kept in Redis.
+/// Serves the API with sessions in Redis, orders in RabbitMQ and rooms in Redis streams.
 #[derive(Parser)]
 #[command(name = "stateless-server", version)]
 struct Cli {
@@ -19,6 +23,10 @@ struct Cli {
     /// Where sessions live.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    #[command(flatten)]
+    orders: OrderArgs,
+    #[command(flatten)]
+    shared: SharedArgs,
 }
 
 fn main() -> ExitCode {
@@ -28,5 +36,13 @@ fn main() -> ExitCode {
         Ok(store) => store,
         Err(e) => return cli::fail(format_args!("cannot use --redis-url {}: {e}", cli.redis_url)),
     };
-    cli::serve(&cli.server, store)
+    // Order records and rooms go to the sessions' Redis unless told otherwise.
+    let broker = cli.shared.broker_url.clone().unwrap_or_else(|| cli.redis_url.clone());
+    cli::serve(&cli.server, |node| {
+        Ok(Backends {
+            sessions: store,
+            orders: cli.shared.rabbit_queue(Some(&broker), cli.orders.worker(node))?,
+            rooms: SharedArgs::redis_rooms(Some(&broker))?,
+        })
+    })
 }
