@@ -93,12 +93,15 @@ impl SharedArgs {
         let Some(amqp) = &self.amqp_url else {
             return Ok(None);
         };
+        if let Err(e) = amqp.parse::<lapin::uri::AMQPUri>() {
+            return Err(format!("cannot use --amqp-url: {e}"));
+        }
         let Some(broker) = broker else {
             return Err("--amqp-url needs --broker-url too: the order records live in Redis".into());
         };
         RabbitQueue::new(RabbitSettings::new(amqp, broker, worker))
             .map(Some)
-            .map_err(|e| format!("cannot use --amqp-url or --broker-url {broker}: {e}"))
+            .map_err(|e| format!("cannot use --broker-url {broker}: {e}"))
     }
 
     /// Live rooms in the Redis at `broker`, or `None` without one. Connects

@@ -79,14 +79,16 @@ async fn open<S: SessionStore, R: Rooms>(
     let after = match query.after.as_deref() {
         None => None,
         Some(after) => Some(
-            after.parse::<u64>().map_err(|_| ApiError::BadRequest("after must be the last seq seen, a whole number"))?,
+            after
+                .parse::<u64>()
+                .map_err(|_| ApiError::BadRequest("after must be the last seq seen, a whole number"))?,
         ),
     };
     let Some(rooms) = rooms.get_ref().clone() else {
         return Err(ApiError::NotConfigured(KIND));
     };
-    let (mut response, socket, frames) = actix_ws::handle(&req, body)
-        .map_err(|_| ApiError::BadRequest("GET /live must be a WebSocket upgrade"))?;
+    let (mut response, socket, frames) =
+        actix_ws::handle(&req, body).map_err(|_| ApiError::BadRequest("GET /live must be a WebSocket upgrade"))?;
     // Join before the upgrade: a broker that is down is a 503 the client can
     // read, and nothing said after the 101 is missed.
     let subscription = rooms.subscribe(&room, after).await?;

@@ -149,7 +149,11 @@ async fn logout<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Resul
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
-async fn healthz<S: SessionStore>(store: web::Data<S>, node: web::Data<NodeId>, kinds: web::Data<Kinds>) -> HttpResponse {
+async fn healthz<S: SessionStore>(
+    store: web::Data<S>,
+    node: web::Data<NodeId>,
+    kinds: web::Data<Kinds>,
+) -> HttpResponse {
     let body = |status| {
         let mut body = json!({ "node": node.0, "store": store.kind(), "status": status });
         // Each other kind's backend, by name only: a broker outage shows in

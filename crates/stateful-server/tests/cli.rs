@@ -19,7 +19,9 @@ async fn port_0_binds_a_free_port_and_says_so_on_stdout() {
     let response = node.get("/healthz").await;
     assert_eq!(response.headers()["x-node"], "n1");
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({ "node": "n1", "store": "memory", "status": "ok" }));
+    let expected =
+        serde_json::json!({ "node": "n1", "store": "memory", "status": "ok", "orders": "memory", "rooms": "memory" });
+    assert_eq!(body, expected);
     assert_eq!(node.stop_and_collect_stdout(), Vec::<String>::new(), "stdout carries only the start-up line");
 }
 

@@ -1,9 +1,14 @@
 //! The HTTP API of the twins, tested over real sockets against in-process
-//! servers (`Application::build` on port 0) and, for the stateless twin, a
-//! private `redis-server`. `token` covers what only the token twin does.
+//! servers (`Application::build` on port 0) and, for the shared-state twins,
+//! a private `redis-server` and RabbitMQ node. `token` covers what only the
+//! token twin does; `orders`, `live` and `shared` the queued work and live
+//! rooms on the node and shared.
 
 mod cluster;
 mod helpers;
+mod live;
+mod orders;
 mod outage;
 mod parity;
+mod shared;
 mod token;
