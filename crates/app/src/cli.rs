@@ -80,7 +80,7 @@ pub struct SharedArgs {
     /// RabbitMQ for queued orders, `amqp://USER:PASSWORD@HOST:PORT/%2f` [default: none; orders not configured].
     #[arg(long, env = "AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
-    /// Redis for order records and live rooms, `redis://HOST:PORT`.
+    /// Redis for order records and live rooms, `redis://HOST:PORT` [default: stateless-server's --redis-url; none on token-server: orders and rooms not configured].
     #[arg(long, env = "BROKER_URL")]
     pub broker_url: Option<String>,
 }
