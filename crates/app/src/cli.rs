@@ -1,8 +1,9 @@
 //! The command line the mains share, and the loop that runs a server.
 //!
 //! A main parses its own `Cli` (these flags plus its store's), builds its
-//! store and hands both to [`serve`]. Errors at start-up are one line on
-//! stderr and a non-zero exit, never a backtrace.
+//! store and hands both to [`serve`], with a closure that makes the other
+//! backends once the node's name is known. Errors at start-up are one line
+//! on stderr and a non-zero exit, never a backtrace.
 
 use std::io::Write as _;
 use std::num::NonZeroU32;
@@ -10,8 +11,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser};
+use jobs::{OrderQueue, RabbitQueue, RabbitSettings, WorkerSettings};
+use live::{RedisRooms, Rooms};
 use sessions::SessionStore;
 
+use crate::backends::Backends;
 use crate::capacity::{self, Model};
 use crate::startup::{Application, Settings};
 use crate::telemetry;
@@ -85,6 +89,66 @@ impl ServerArgs {
     }
 }
 
+/// The queued work's flags, on every server.
+#[derive(Args, Clone, Debug)]
+pub struct OrderArgs {
+    /// Modelled work per order, in milliseconds: a worker sleeps this long
+    /// (as a payment or mail call would keep it waiting), then confirms it.
+    #[arg(long, env = "ORDER_PROCESSING_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub order_processing_ms: u64,
+}
+
+impl OrderArgs {
+    /// The settings of this node's order worker, named after the node.
+    pub fn worker(&self, node: &str) -> WorkerSettings {
+        WorkerSettings::new(node).processing(Duration::from_millis(self.order_processing_ms))
+    }
+}
+
+/// Where a shared-state server keeps queued work and live rooms. A kind
+/// whose service is not given is *not configured*: the server starts and
+/// serves sessions, the kind's routes answer 501, `/healthz` says so.
+#[derive(Args, Clone, Debug)]
+pub struct SharedArgs {
+    /// RabbitMQ for queued orders, `amqp://USER:PASSWORD@HOST:PORT/%2f` [default: none; orders not configured].
+    #[arg(long, env = "AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+    /// Redis for order records and live rooms, `redis://HOST:PORT` [default: stateless-server's --redis-url; none on token-server: orders and rooms not configured].
+    #[arg(long, env = "BROKER_URL")]
+    pub broker_url: Option<String>,
+}
+
+impl SharedArgs {
+    /// Orders in RabbitMQ with their records in the Redis at `broker`, or
+    /// `None` without `--amqp-url`. Connects lazily (the worker keeps
+    /// trying): only a URL that cannot be used is an error.
+    pub fn rabbit_queue(&self, broker: Option<&str>, worker: WorkerSettings) -> Result<Option<RabbitQueue>, String> {
+        let Some(amqp) = &self.amqp_url else {
+            return Ok(None);
+        };
+        if let Err(e) = amqp.parse::<lapin::uri::AMQPUri>() {
+            return Err(format!("cannot use --amqp-url: {e}"));
+        }
+        let Some(broker) = broker else {
+            return Err("--amqp-url needs --broker-url too: the order records live in Redis".into());
+        };
+        RabbitQueue::new(RabbitSettings::new(amqp, broker, worker))
+            .map(Some)
+            .map_err(|e| format!("cannot use --broker-url {broker}: {e}"))
+    }
+
+    /// Live rooms in the Redis at `broker`, or `None` without one. Connects
+    /// lazily: only a URL that cannot be used is an error.
+    pub fn redis_rooms(broker: Option<&str>) -> Result<Option<RedisRooms>, String> {
+        let Some(broker) = broker else {
+            return Ok(None);
+        };
+        RedisRooms::new(broker, live::redis::DEFAULT_HISTORY)
+            .map(Some)
+            .map_err(|e| format!("cannot use --broker-url {broker}: {e}"))
+    }
+}
+
 /// Parses the command line; on a bad flag prints clap's reason on one line and
 /// exits with status 2 (`--help` and `--version` print in full and exit 0).
 pub fn parse<T: Parser>() -> T {
@@ -112,14 +176,21 @@ pub fn fail(error: impl std::fmt::Display) -> ExitCode {
 /// Runs a server until SIGTERM or SIGINT, then shuts it down gracefully
 /// (in-flight requests finish). Prints `listening on http://ADDR node=ID`
 /// on stdout once the socket accepts connections.
-pub fn serve<S: SessionStore>(args: &ServerArgs, store: S) -> ExitCode {
+///
+/// `backends` is called once the port is bound, with the node's name (the
+/// order worker names itself after its node); an error it returns is the
+/// start-up error.
+pub fn serve<S: SessionStore, Q: OrderQueue, R: Rooms>(
+    args: &ServerArgs,
+    backends: impl FnOnce(&str) -> Result<Backends<S, Q, R>, String>,
+) -> ExitCode {
     telemetry::init();
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         // Listen for signals before announcing the port: a supervisor may
         // send SIGTERM as soon as it has read the start-up line.
         let shutdown = shutdown_signal()?;
-        let app = Application::build(&args.settings(), store)?;
+        let app = Application::build_with(&args.settings(), |node| backends(node).map_err(std::io::Error::other))?;
         println!("listening on http://{} node={}", app.addr(), app.node_id());
         std::io::stdout().flush()?;
         tracing::info!(node = app.node_id(), store = std::any::type_name::<S>(), "serving");

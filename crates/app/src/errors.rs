@@ -7,6 +7,8 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use jobs::JobError;
+use live::LiveError;
 use sessions::StoreError;
 
 /// An error answer of the API: `{"error": "<reason>"}` with a fitting status.
@@ -34,6 +36,16 @@ pub enum ApiError {
     /// again shortly, or elsewhere.
     #[error("overloaded")]
     Overloaded,
+    /// 503: the order queue (or its records) did not answer in time.
+    #[error("order queue unavailable")]
+    QueueUnavailable,
+    /// 503: the live rooms' broker did not answer in time.
+    #[error("live broker unavailable")]
+    BrokerUnavailable,
+    /// 501: this node was started without a backend for this kind of state
+    /// (a shared-state server given no URL for its service).
+    #[error("{0} not configured on this node")]
+    NotConfigured(&'static str),
 }
 
 impl From<StoreError> for ApiError {
@@ -45,6 +57,23 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<JobError> for ApiError {
+    fn from(error: JobError) -> Self {
+        match error {
+            JobError::Unavailable(_) => ApiError::QueueUnavailable,
+            JobError::Empty => ApiError::BadRequest("the cart is empty: add an item before checking out"),
+        }
+    }
+}
+
+impl From<LiveError> for ApiError {
+    fn from(_: LiveError) -> Self {
+        // Lagging is a member's own stream's failure, met only after the
+        // upgrade; before it, any failure means the broker.
+        ApiError::BrokerUnavailable
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -53,13 +82,17 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::StoreUnavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable
+            | ApiError::Overloaded
+            | ApiError::QueueUnavailable
+            | ApiError::BrokerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::StoreUnavailable | ApiError::Overloaded = self {
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         response.json(serde_json::json!({ "error": self.to_string() }))

@@ -1,22 +1,29 @@
 //! The one web application the twin servers share.
 //!
 //! `stateful-server`, `stateless-server` and `token-server` are this
-//! application with a different [`sessions::SessionStore`] plugged in; nothing
-//! else differs. That is the point: whether a cluster needs sticky routing is
-//! decided by where the session lives, not by the code that serves requests.
-//! The book's first chapter, `docs/where-sessions-live.md`, sets the three
-//! side by side.
+//! application with different [`Backends`] plugged in: a
+//! [`sessions::SessionStore`], a [`jobs::OrderQueue`] and a
+//! [`live::Rooms`](::live::Rooms), each on the node or in a shared service;
+//! nothing else differs. That is the point: whether a cluster needs sticky
+//! routing is decided by where the state lives, not by the code that
+//! serves requests. The book's first chapter, `docs/where-sessions-live.md`,
+//! sets the three side by side.
 //!
-//! # The API (see `SPEC.md` §1)
+//! # The API
 //! `POST /login`, `GET /me`, `GET /cart`, `POST /cart`, `POST /logout` and
-//! `GET /healthz`, JSON in and out, the session in the `sid` cookie. Every
-//! response carries `X-Node`, the name of the node that produced it, so a
-//! client (or the harness) can see which node served it.
+//! `GET /healthz`, JSON in and out, the session in the `sid` cookie; queued
+//! work at `POST /orders` and `GET /orders/{id}`; live rooms on a WebSocket
+//! at `GET /live?room=NAME`. Every response carries `X-Node`, the name of
+//! the node that produced it, so a client (or the harness) can see which
+//! node served it.
 //!
 //! # Modules
 //! - [`startup`]: [`Application::build`] binds a port (0 works) and returns
 //!   a server with its address and a stop handle.
-//! - [`routes`]: the handlers, generic over the store.
+//! - [`backends`]: the bundle of backends a node serves with, one per kind.
+//! - [`routes`]: the session handlers and `/healthz`, generic over the store.
+//! - [`orders`]: `POST /orders` and `GET /orders/{id}`.
+//! - [`live`](crate::live): `GET /live`, the WebSocket and its close codes.
 //! - [`errors`]: what can go wrong, and the status each maps to.
 //! - [`capacity`]: an optional modelled capacity per node (service slots, a
 //!   bounded queue, 503 `overloaded`, the load `/healthz` reports), so a
@@ -35,12 +42,16 @@
 //! what services of this kind commonly ship with; `benches/me_request.rs`
 //! sets it too, so that it measures the app as the servers run it.
 
+pub mod backends;
 pub mod capacity;
 pub mod cli;
 pub mod errors;
+pub mod live;
+pub mod orders;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
 
+pub use backends::Backends;
 pub use errors::ApiError;
 pub use startup::{Application, Settings};

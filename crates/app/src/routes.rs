@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sessions::{Change, Name, SessionStore, SessionView, Updated};
 
+use crate::backends::Kinds;
 use crate::capacity::Capacity;
 use crate::errors::ApiError;
 
@@ -151,14 +152,22 @@ async fn logout<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Resul
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
-/// The node, its store and whether the store answers; with a modelled
-/// capacity also the node's load.
-async fn healthz<S: SessionStore>(req: HttpRequest, store: web::Data<S>, node: web::Data<NodeId>) -> HttpResponse {
+/// The node, its store and whether the store answers; each other kind's
+/// backend; with a modelled capacity also the node's load.
+async fn healthz<S: SessionStore>(
+    req: HttpRequest,
+    store: web::Data<S>,
+    node: web::Data<NodeId>,
+    kinds: web::Data<Kinds>,
+) -> HttpResponse {
     // Looked up rather than extracted: without a capacity there is none,
     // and that is not worth a log line.
     let capacity = req.app_data::<web::Data<Capacity>>();
     let body = |status| {
         let mut body = json!({ "node": node.0, "store": store.kind(), "status": status });
+        // Each other kind's backend, by name only: a broker outage shows in
+        // that kind's routes (503), never as a node a balancer should drop.
+        kinds.report(&mut body);
         if let Some(capacity) = capacity {
             body["load"] = json!(capacity.load());
         }
@@ -180,14 +189,14 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+pub(crate) async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
 
 /// Applies `change` to the request's session and reads from it with
 /// `read` (the store lends the session: see `SessionStore::update_with`), or
 /// says 401.
-async fn authenticated<S: SessionStore, R: Send>(
+pub(crate) async fn authenticated<S: SessionStore, R: Send>(
     req: &HttpRequest,
     store: &S,
     change: Change,
@@ -198,11 +207,11 @@ async fn authenticated<S: SessionStore, R: Send>(
 }
 
 /// The `sid` cookie's value, if the request has a non-empty one.
-fn credential(req: &HttpRequest) -> Option<String> {
+pub(crate) fn credential(req: &HttpRequest) -> Option<String> {
     req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
 }
 
-fn session_cookie(value: String) -> Cookie<'static> {
+pub(crate) fn session_cookie(value: String) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, value).path("/").http_only(true).same_site(SameSite::Lax).finish()
 }
 

@@ -8,14 +8,17 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{self, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
+use jobs::OrderQueue;
+use live::Rooms;
 use sessions::SessionStore;
 use tracing::Instrument as _;
 
+use crate::backends::Backends;
 use crate::capacity::{self, Capacity, Model};
 use crate::routes::{self, NodeId};
 
-/// Where and how to serve; the store is passed separately, since choosing it
-/// is the one thing the twins do differently.
+/// Where and how to serve; the backends are passed separately, since
+/// choosing them is the one thing the twins do differently.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Address to bind (an IP or a name that resolves to one).
@@ -46,19 +49,33 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listener and builds the server around `store`. Each worker
-    /// thread gets its own clone of the store (see [`SessionStore`]).
-    pub fn build<S: SessionStore>(settings: &Settings, store: S) -> io::Result<Application> {
+    /// Binds the listener and builds the server around `backends`. Each
+    /// worker thread gets its own clone of them (see [`SessionStore`]).
+    pub fn build<S: SessionStore, Q: OrderQueue, R: Rooms>(
+        settings: &Settings,
+        backends: Backends<S, Q, R>,
+    ) -> io::Result<Application> {
+        Self::build_with(settings, |_| Ok(backends))
+    }
+
+    /// [`build`](Self::build), with the backends made once the node's name
+    /// is known (a worker names itself after its node, and the default name
+    /// holds the bound port). An error from `backends` ends the build.
+    pub fn build_with<S: SessionStore, Q: OrderQueue, R: Rooms>(
+        settings: &Settings,
+        backends: impl FnOnce(&str) -> io::Result<Backends<S, Q, R>>,
+    ) -> io::Result<Application> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}:{}: {e}", settings.host, settings.port)))?;
         let addr = listener.local_addr()?;
         let node_id = settings.node_id.clone().unwrap_or_else(|| default_node_id(addr.port()));
         let node = NodeId(node_id.clone());
+        let backends = backends(&node_id)?;
         let api = {
             let node = node.clone();
             move || {
                 App::new()
-                    .app_data(web::Data::new(store.clone()))
+                    .configure(|cfg| backends.register(cfg))
                     .app_data(web::Data::new(node.clone()))
                     .configure(routes::configure::<S>)
                     .default_service(web::to(routes::not_found))

@@ -378,6 +378,15 @@ impl MemoryStore {
         change: &Change,
         read: impl FnOnce(SessionView<'_>) -> R,
     ) -> Option<R> {
+        self.renewed(credential, |entry| {
+            entry.apply(change);
+            read(entry.view())
+        })
+    }
+
+    /// Renews the live session behind `credential` and hands its entry to
+    /// `f`, under the shard's lock; `None` when there is no live session.
+    fn renewed<R>(&self, credential: &str, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let key = Key::of(credential)?;
         let now = clock::now();
         let mut shard = self.shard(key);
@@ -388,8 +397,7 @@ impl MemoryStore {
             return None;
         }
         entry.expires_at = self.inner.deadline(now);
-        entry.apply(change);
-        Some(read(entry.view()))
+        Some(f(entry))
     }
 
     fn create_now(&self, user: &Name, replacing: Option<&str>) -> (String, Session) {
@@ -587,6 +595,17 @@ impl SessionStore for MemoryStore {
         read: impl FnOnce(SessionView<'_>) -> R + Send,
     ) -> Result<Option<Updated<R>>, StoreError> {
         Ok(self.update_now(credential, &change, read).map(|session| Updated { session, reissued: None }))
+    }
+
+    async fn take_cart(&self, credential: &str) -> Result<Option<Updated>, StoreError> {
+        // Under the shard's lock: the copy and the emptying are one step.
+        let taken = self.renewed(credential, |entry| {
+            entry.apply(&Change::Touch);
+            let session = entry.view().to_session();
+            entry.packed = Packed::new(session.created_at, session.user.as_str());
+            session
+        });
+        Ok(taken.map(|session| Updated { session, reissued: None }))
     }
 
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {

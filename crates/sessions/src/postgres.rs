@@ -90,8 +90,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::id::SessionId;
 use crate::session::{Name, Session};
-use crate::view::SessionView;
 use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::view::SessionView;
 
 /// Creates the table when it is missing. Run by the store on its first
 /// connection, under an advisory lock so that nodes starting together do
@@ -119,6 +119,17 @@ UPDATE sessions SET requests = requests + 1,
        expires_at = now() + $2::float8 * interval '1 millisecond'
  WHERE id = $1 AND expires_at > now()
 RETURNING user_name, created_at, requests, cart::text";
+
+/// `POST /orders`: count the request, renew the expiry and empty the cart,
+/// returning the cart as it was. The row lock (`FOR UPDATE`) makes a
+/// concurrent `ADD_ITEM` wait, so an add lands either in the cart taken or
+/// in the new, empty one, never in neither.
+const TAKE_CART: &str = "\
+UPDATE sessions AS s SET requests = s.requests + 1, cart = '{}',
+       expires_at = now() + $2::float8 * interval '1 millisecond'
+  FROM (SELECT id, cart FROM sessions WHERE id = $1 AND expires_at > now() FOR UPDATE) AS old
+ WHERE s.id = old.id
+RETURNING s.user_name, s.created_at, s.requests, old.cart::text";
 
 /// A login: end the session `$5` replaces (if any) and create `$1`.
 const CREATE: &str = "\
@@ -326,6 +337,25 @@ impl SessionStore for PostgresStore {
         };
         let session = session_from_row(&row).ok_or_else(|| outage("update", &"a session row that cannot be read"))?;
         Ok(Some(Updated { session: read(session.view()), reissued: None }))
+    }
+
+    async fn take_cart(&self, credential: &str) -> Result<Option<Updated>, StoreError> {
+        if SessionId::parse(credential).is_none() {
+            return Ok(None);
+        }
+        let ttl_ms = self.shared.ttl_ms;
+        let row = self
+            .with_client("take cart", async |client| {
+                let statement = client.prepare_cached(TAKE_CART).await?;
+                client.query_opt(&statement, &[&credential, &ttl_ms]).await
+            })
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let session =
+            session_from_row(&row).ok_or_else(|| outage("take cart", &"a session row that cannot be read"))?;
+        Ok(Some(Updated { session, reissued: None }))
     }
 
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {

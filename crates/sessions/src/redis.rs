@@ -58,6 +58,29 @@
 //! `docs/benchmarks.md` has the figures. Logins, which must end the old
 //! session and create the new one together, do use `MULTI`/`EXEC`.
 //!
+//! # Checking out the cart: one small Lua script
+//!
+//! `POST /orders` takes the whole cart and leaves it empty
+//! ([`SessionStore::take_cart`]). Which `cart:*` fields to delete is known
+//! only once the hash is read, so the plain pipeline cannot do it, and a
+//! `MULTI`/`EXEC` of `HGETALL` and `HDEL` would need the field names before
+//! the transaction (a `WATCH`, a read, then the transaction, retried when a
+//! concurrent `POST /cart` touched the key: two or more round trips). A
+//! script does it in one round trip, and Redis runs it alone, so an item
+//! added concurrently lands either in what is taken or in the emptied
+//! cart:
+//!
+//! ```text
+//! EVAL "if HEXISTS user: HINCRBY requests 1, PEXPIRE ttl,
+//!       read the hash, HDEL every cart:* field, return what was read
+//!       else return nil" 1 session:<id> <ttl-ms>
+//! ```
+//!
+//! The answer is the hash as it was just before the fields went (request
+//! counted). A checkout is rare next to `GET /me`, so the script's cost
+//! to Redis (see above) does not matter here, and `EVAL` sends its text
+//! each time rather than keep an `EVALSHA` and its `NOSCRIPT` fallback.
+//!
 //! # Connections
 //!
 //! A multiplexed connection carries any number of concurrent requests, so
@@ -318,6 +341,22 @@ fn outage(what: &str, error: &dyn std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("{what}: {error}"))
 }
 
+/// [`SessionStore::take_cart`] in one atomic step (see the module docs):
+/// `KEYS[1]` the session, `ARGV[1]` its TTL in milliseconds. Answers the
+/// hash as it was before the cart went, or nil for no such session (which
+/// it leaves untouched: no placeholder).
+pub(crate) const TAKE_CART: &str = r"
+local key = KEYS[1]
+if redis.call('HEXISTS', key, 'user') == 0 then return false end
+redis.call('HINCRBY', key, 'requests', 1)
+redis.call('PEXPIRE', key, ARGV[1])
+local fields = redis.call('HGETALL', key)
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 5) == 'cart:' then redis.call('HDEL', key, fields[i]) end
+end
+return fields
+";
+
 /// A field of a session hash and its value, borrowed from the reply.
 pub(crate) type Field<'a> = (&'a [u8], &'a [u8]);
 
@@ -329,6 +368,13 @@ fn hash_fields<'a>(replies: &mut Replies<'a>, before: usize) -> Result<Vec<Field
     let Reply::Array(Some(items)) = replies.next()? else {
         return Err(not_a_hash());
     };
+    field_pairs(replies, items)
+}
+
+/// Reads the `items` replies of a hash's array (field, value, field…) into
+/// field-value pairs, in place.
+fn field_pairs<'a>(replies: &mut Replies<'a>, items: usize) -> Result<Vec<Field<'a>>, WireError> {
+    let not_a_hash = || WireError::Reply("HGETALL did not answer a hash".into());
     let mut fields = Vec::with_capacity(items / 2);
     for _ in 0..items / 2 {
         match (replies.next()?, replies.next()?) {
@@ -422,6 +468,26 @@ impl SessionStore for RedisStore {
             return Ok(None);
         }
         Ok(session_from_hash(&fields).map(|session| Updated { session: read(session.view()), reissued: None }))
+    }
+
+    async fn take_cart(&self, credential: &str) -> Result<Option<Updated>, StoreError> {
+        let Some(id) = SessionId::parse(credential) else {
+            return Ok(None);
+        };
+        let key = Self::key(&id);
+        let replies = self
+            .call("take cart", 1, |out| {
+                let mut digits = [0; 20];
+                let ttl = itoa(self.shared.ttl_ms, &mut digits);
+                encode(out, &[b"EVAL", TAKE_CART.as_bytes(), b"1", key.as_bytes(), ttl]);
+            })
+            .await?;
+        let fields = Self::read("take cart", &replies, |replies| match replies.next()? {
+            Reply::Bulk(None) | Reply::Array(None) => Ok(None),
+            Reply::Array(Some(items)) => field_pairs(replies, items).map(Some),
+            _ => Err(WireError::Reply("the checkout script did not answer a hash".into())),
+        })?;
+        Ok(fields.and_then(|fields| session_from_hash(&fields)).map(|session| Updated { session, reissued: None }))
     }
 
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {

@@ -77,8 +77,8 @@ use ::redis::{
 use crate::id::SessionId;
 use crate::redis::{CART_FIELD_PREFIX, RedisStore, session_from_hash};
 use crate::session::{Name, Session};
-use crate::view::SessionView;
 use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::view::SessionView;
 
 /// Where the Redis deployment is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -356,6 +356,23 @@ impl SessionStore for RedisHaStore {
         }
         let fields: Vec<_> = fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
         Ok(session_from_hash(&fields).map(|session| Updated { session: read(session.view()), reissued: None }))
+    }
+
+    async fn take_cart(&self, credential: &str) -> Result<Option<Updated>, StoreError> {
+        let Some(id) = SessionId::parse(credential) else {
+            return Ok(None);
+        };
+        // The same script as on one Redis: it touches one key, so a cluster
+        // runs it on that key's shard.
+        let key = RedisStore::key(&id);
+        let mut pipe = Pipeline::new();
+        pipe.cmd("EVAL").arg(crate::redis::TAKE_CART).arg(1).arg(&key).arg(self.shared.ttl_ms);
+        let (fields,): (Option<Vec<(Vec<u8>, Vec<u8>)>>,) = self.query("take cart", &pipe).await?;
+        let Some(fields) = fields else {
+            return Ok(None);
+        };
+        let fields: Vec<_> = fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
+        Ok(session_from_hash(&fields).map(|session| Updated { session, reissued: None }))
     }
 
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {

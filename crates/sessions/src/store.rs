@@ -1,6 +1,6 @@
 //! The one abstraction the three twins share.
 //!
-//! A store is asked four things, each of which is one atomic step inside the
+//! A store is asked five things, each of which is one atomic step inside the
 //! store (never "read, change, write back" from the caller), so concurrent
 //! requests of one user cannot undo each other's changes.
 //!
@@ -99,6 +99,21 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Updated>, StoreError>> + Send {
         self.update_with(credential, change, |session| session.to_session())
     }
+
+    /// Checks out the cart (`POST /orders`): counts one request on the
+    /// session behind `credential`, renews its idle TTL, empties its cart,
+    /// and hands back the session as it was just before the cart was
+    /// emptied, so `session.cart` holds the items taken. All of it is one
+    /// atomic step of the store: a concurrent `POST /cart` lands either in
+    /// the items taken or in the emptied cart, never in neither, and two
+    /// concurrent checkouts cannot both take the same items. `Ok(None)`: no
+    /// such live session. An empty cart is not an error here: the caller
+    /// sees `session.cart` empty and decides.
+    ///
+    /// To give the items back (the order could not be queued), add them to
+    /// the cart again with [`Change::AddItem`], which keeps whatever was
+    /// added meanwhile.
+    fn take_cart(&self, credential: &str) -> impl Future<Output = Result<Option<Updated>, StoreError>> + Send;
 
     /// Ends the session behind `credential`; ending an unknown one is fine.
     fn destroy(&self, credential: &str) -> impl Future<Output = Result<(), StoreError>> + Send;

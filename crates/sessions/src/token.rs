@@ -350,6 +350,28 @@ impl SessionStore for TokenStore {
         Ok(Some(Updated { session: read(session.view()), reissued: Some(token) }))
     }
 
+    /// Re-issues the token with an empty cart and hands back the items of
+    /// the one shown. The client's *old* token still carries the cart: one
+    /// who replays it can check the same cart out again. The deny list does
+    /// not help here (it refuses a session's every copy, and this session
+    /// lives on); refusing the replay would take a record of every token
+    /// spent, which is server-side state. The harness measures what the
+    /// design gives up rather than hiding it.
+    async fn take_cart(&self, credential: &str) -> Result<Option<Updated>, StoreError> {
+        let Some(claims) = self.check(credential) else {
+            return Ok(None);
+        };
+        if self.is_revoked(&claims.jti).await? {
+            return Ok(None);
+        }
+        let mut session = claims.session();
+        session.apply(&Change::Touch);
+        let taken = session.clone();
+        session.cart.clear();
+        let token = self.issue(&claims.jti, &session, MAX_TOKEN_LEN)?;
+        Ok(Some(Updated { session: taken, reissued: Some(token) }))
+    }
+
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {
         match self.check(credential) {
             Some(claims) => self.revoke(&claims).await,

@@ -205,6 +205,51 @@ async fn concurrent_updates_lose_nothing<S: SessionStore>(s: Subject<S>) {
     assert_eq!(last.requests, 201);
 }
 
+async fn a_checkout_takes_the_cart_and_leaves_it_empty<S: SessionStore>(s: Subject<S>) {
+    let (mut sid, _) = s.store.create(&name("ivan"), None).await.unwrap();
+    request(&s.store, &mut sid, add("book", 2)).await.unwrap();
+    request(&s.store, &mut sid, add("pen", 1)).await.unwrap();
+    let taken = s.store.take_cart(&sid).await.unwrap().expect("session");
+    assert_eq!(taken.session.user, "ivan");
+    assert_eq!(taken.session.requests, 3, "a checkout counts as a request");
+    assert_eq!(taken.session.cart, [("book".to_string(), 2), ("pen".to_string(), 1)].into());
+    if let Some(reissued) = &taken.reissued {
+        sid.clone_from(reissued);
+    }
+    let after = request(&s.store, &mut sid, Change::Touch).await.unwrap().session;
+    assert!(after.cart.is_empty(), "the cart is still there: {:?}", after.cart);
+    assert_eq!(after.requests, 4);
+    let again = s.store.take_cart(&sid).await.unwrap().expect("session");
+    assert!(again.session.cart.is_empty());
+    for nobody in ["", "not-a-session", "AAAAAAAAAAAAAAAAAAAAAA"] {
+        assert!(s.store.take_cart(nobody).await.unwrap().is_none());
+    }
+}
+
+async fn concurrent_adds_and_checkouts_lose_no_item<S: SessionStore>(s: Subject<S>) {
+    let (sid, _) = s.store.create(&name("judy"), None).await.unwrap();
+    let handles: Vec<_> = (0..120)
+        .map(|i| {
+            let store = s.store.clone();
+            let sid = sid.clone();
+            tokio::spawn(async move {
+                if i % 10 == 0 {
+                    store.take_cart(&sid).await.unwrap().unwrap().session.cart.get("book").copied().unwrap_or(0)
+                } else {
+                    store.update(&sid, add("book", 1)).await.unwrap().unwrap();
+                    0
+                }
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for result in join_all(handles).await {
+        taken += result.unwrap();
+    }
+    let left = s.store.update(&sid, Change::Touch).await.unwrap().unwrap().session.cart.get("book").copied();
+    assert_eq!(taken + left.unwrap_or(0), 108, "every item added is either taken once or still in the cart");
+}
+
 async fn idle_sessions_expire_and_requests_renew_them<S: SessionStore>(s: Subject<S>) {
     // The macro builds this case's store with a 300 ms idle TTL. Time passing
     // is what is tested here, so this case waits on the clock.
@@ -275,6 +320,8 @@ parity!(
     a_new_login_ends_the_session_it_replaces,
     clones_share_sessions,
     concurrent_updates_lose_nothing,
+    a_checkout_takes_the_cart_and_leaves_it_empty,
+    concurrent_adds_and_checkouts_lose_no_item,
     idle_sessions_expire_and_requests_renew_them,
 );
 
@@ -290,6 +337,7 @@ cases!(
     unknown_and_malformed_credentials_find_nothing,
     a_credential_one_character_off_finds_nothing,
     clones_share_sessions,
+    a_checkout_takes_the_cart_and_leaves_it_empty,
     idle_sessions_expire_and_requests_renew_them,
 );
 
@@ -303,5 +351,6 @@ cases!(
     destroy_ends_the_session,
     a_new_login_ends_the_session_it_replaces,
     clones_share_sessions,
+    a_checkout_takes_the_cart_and_leaves_it_empty,
     idle_sessions_expire_and_requests_renew_them,
 );

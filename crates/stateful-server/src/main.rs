@@ -1,17 +1,24 @@
-//! `stateful-server`: sessions live in this process's RAM.
+//! `stateful-server`: everything lives in this process: sessions in RAM,
+//! queued orders in an in-process queue with this node's worker, live rooms
+//! as this node's sockets.
 //!
 //! Fast, and simple, but only this process can see them: a cluster of these
-//! needs sticky routing, and a node that dies logs its users out. Since a
-//! login needs no password, the store is bounded (`--max-sessions`): past
-//! the bound a login evicts the least recently used sessions.
+//! needs sticky routing, a node that dies logs its users out and loses the
+//! orders it had not finished, and a room splits into one room per node.
+//! Since a login needs no password, the session store is bounded
+//! (`--max-sessions`): past the bound a login evicts the least recently
+//! used sessions.
 
 use std::process::ExitCode;
 
-use app::cli::{self, ServerArgs};
+use app::Backends;
+use app::cli::{self, OrderArgs, ServerArgs};
 use clap::Parser;
+use jobs::MemoryQueue;
+use live::MemoryRooms;
 use sessions::MemoryStore;
 
-/// Serves the session API with sessions kept in this process's memory.
+/// Serves the API with sessions, orders and rooms kept in this process's memory.
 #[derive(Parser)]
 #[command(name = "stateful-server", version)]
 struct Cli {
@@ -21,6 +28,8 @@ struct Cli {
     /// [default: as many as fit in a quarter of the machine's memory].
     #[arg(long, env = "MAX_SESSIONS", value_parser = clap::value_parser!(u64).range(1..))]
     max_sessions: Option<u64>,
+    #[command(flatten)]
+    orders: OrderArgs,
 }
 
 // The twins' allocator (the `app` crate's docs say why).
@@ -37,5 +46,11 @@ fn main() -> ExitCode {
         None => MemoryStore::default_max_sessions().unwrap_or(FALLBACK_MAX_SESSIONS),
     };
     let store = MemoryStore::with_max_sessions(cli.server.session_ttl(), max_sessions);
-    cli::serve(&cli.server, store)
+    cli::serve(&cli.server, |node| {
+        Ok(Backends {
+            sessions: store,
+            orders: Some(MemoryQueue::new(cli.orders.worker(node))),
+            rooms: Some(MemoryRooms::new()),
+        })
+    })
 }

@@ -24,7 +24,8 @@ async fn port_0_binds_a_free_port_and_says_so_on_stdout() {
     assert_eq!(
         body,
         serde_json::json!({
-            "node": "n1", "store": "memory", "status": "ok", "sessions": 0, "max_sessions": max, "evicted": 0
+            "node": "n1", "store": "memory", "status": "ok", "orders": "memory", "rooms": "memory",
+            "sessions": 0, "max_sessions": max, "evicted": 0
         })
     );
     assert_eq!(node.stop_and_collect_stdout(), Vec::<String>::new(), "stdout carries only the start-up line");

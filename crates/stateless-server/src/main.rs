@@ -1,21 +1,27 @@
-//! `stateless-server`: sessions live in Redis, or with `--database-url` in
-//! a PostgreSQL table.
+//! `stateless-server`: sessions live in a shared store, nothing on the node.
 //!
 //! Every node sees every session, so any node can serve any request and a
-//! node can die without logging anyone out. The shared store is now the one
-//! part that must stay up: one Redis (`--redis-url`), a Sentinel-managed
-//! primary with replicas (`--redis-sentinel` and `--redis-master`), a Redis
-//! Cluster (`--redis-cluster`), or PostgreSQL (`--database-url`).
+//! node can die without logging anyone out. The session store is one Redis
+//! (`--redis-url`), a Sentinel-managed primary with replicas
+//! (`--redis-sentinel` and `--redis-master`), a Redis Cluster
+//! (`--redis-cluster`), or PostgreSQL (`--database-url`). Queued orders wait
+//! in RabbitMQ (`--amqp-url`), with their records in Redis, and live rooms
+//! are Redis streams every node follows (`--broker-url`; by default the
+//! sessions' Redis when that is one standalone Redis). The shared services
+//! are now the parts that must stay up. Without `--amqp-url`, orders are not
+//! configured on this node (501); without a broker Redis, neither are rooms.
 
 use std::process::ExitCode;
 
-use app::cli::{self, ServerArgs};
+use app::Backends;
+use app::cli::{self, OrderArgs, ServerArgs, SharedArgs};
 use clap::Parser;
 use sessions::{
     PostgresSettings, PostgresStore, RedisHaSettings, RedisHaStore, RedisSettings, RedisStore, RedisTopology,
+    SessionStore,
 };
 
-/// Serves the session API with sessions kept in a shared store.
+/// Serves the API with sessions in a shared store, orders in RabbitMQ and rooms in Redis streams.
 #[derive(Parser)]
 #[command(name = "stateless-server", version)]
 struct Cli {
@@ -44,6 +50,10 @@ struct Cli {
     /// Or: keep sessions in PostgreSQL (postgres://USER@HOST:PORT/DB); the table is created when missing.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, conflicts_with = "redis_url")]
     database_url: Option<String>,
+    #[command(flatten)]
+    orders: OrderArgs,
+    #[command(flatten)]
+    shared: SharedArgs,
 }
 
 // The twins' allocator (the `app` crate's docs say why).
@@ -53,9 +63,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli: Cli = cli::parse();
     let ttl = cli.server.session_ttl();
+    let broker = cli.shared.broker_url.clone();
     if let Some(url) = &cli.database_url {
         return match PostgresStore::new(&PostgresSettings::new(url, ttl)) {
-            Ok(store) => cli::serve(&cli.server, store),
+            Ok(store) => serve(&cli, store, broker),
             // The URL may hold a password: not echoed.
             Err(e) => cli::fail(format_args!("cannot use --database-url: {e}")),
         };
@@ -66,14 +77,28 @@ fn main() -> ExitCode {
         }
         (_, _, Some(seeds)) => RedisTopology::Cluster { seeds: RedisTopology::addresses(seeds) },
         _ => {
+            // Order records and rooms go to the sessions' Redis unless told otherwise.
+            let broker = broker.unwrap_or_else(|| cli.redis_url.clone());
             return match RedisStore::new(&RedisSettings::new(&cli.redis_url, ttl)) {
-                Ok(store) => cli::serve(&cli.server, store),
+                Ok(store) => serve(&cli, store, Some(broker)),
                 Err(e) => cli::fail(format_args!("cannot use --redis-url {}: {e}", cli.redis_url)),
             };
         }
     };
     match RedisHaStore::new(&RedisHaSettings::new(topology, ttl)) {
-        Ok(store) => cli::serve(&cli.server, store),
+        Ok(store) => serve(&cli, store, broker),
         Err(e) => cli::fail(format_args!("cannot use these Redis addresses: {e}")),
     }
+}
+
+/// Serves with `sessions`, orders in RabbitMQ and rooms in the Redis at
+/// `broker` (each not configured without its service).
+fn serve<S: SessionStore>(cli: &Cli, sessions: S, broker: Option<String>) -> ExitCode {
+    cli::serve(&cli.server, |node| {
+        Ok(Backends {
+            sessions,
+            orders: cli.shared.rabbit_queue(broker.as_deref(), cli.orders.worker(node))?,
+            rooms: SharedArgs::redis_rooms(broker.as_deref())?,
+        })
+    })
 }

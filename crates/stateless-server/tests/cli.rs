@@ -22,6 +22,15 @@ fn an_unusable_redis_url_is_a_one_line_error() {
     }
 }
 
+#[test]
+fn an_unusable_amqp_or_broker_url_is_a_one_line_error() {
+    for args in [["--amqp-url", "not a url"], ["--broker-url", "http://127.0.0.1:1"]] {
+        let (code, stderr) = run_to_exit(BIN, &[&["--port", "0"][..], &args[..]].concat(), &[]);
+        assert_ne!(code, Some(0), "{args:?}");
+        assert_one_line_error(&stderr);
+    }
+}
+
 #[tokio::test]
 async fn starts_while_redis_is_down_and_serves_once_it_is_up() {
     let mut redis = RedisServer::start().unwrap();
@@ -30,7 +39,10 @@ async fn starts_while_redis_is_down_and_serves_once_it_is_up() {
     let health = node.get("/healthz").await;
     assert_eq!(health.status(), 503);
     let body: serde_json::Value = health.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({ "node": "s1", "store": "redis", "status": "store unavailable" }));
+    // No --amqp-url: orders are not configured on this node; rooms use the sessions' Redis.
+    let expected = serde_json::json!({ "node": "s1", "store": "redis", "status": "store unavailable",
+        "orders": "not configured", "rooms": "redis" });
+    assert_eq!(body, expected);
 
     redis.start_again().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -5,10 +5,16 @@
 //! valid until it expires (unless `--revocation-redis` brings a deny list,
 //! and with it server-side state, back), the cookie caps the session's size,
 //! and concurrent requests of one client can lose an update.
+//!
+//! Queued orders and live rooms are shared as on `stateless-server`:
+//! RabbitMQ (`--amqp-url`) with order records in Redis, and rooms in Redis
+//! streams (`--broker-url`). This twin has no session Redis to fall back
+//! on: without `--broker-url` neither kind is configured on this node (501).
 
 use std::process::ExitCode;
 
-use app::cli::{self, ServerArgs};
+use app::Backends;
+use app::cli::{self, OrderArgs, ServerArgs, SharedArgs};
 use clap::Parser;
 use sessions::{TokenKey, TokenStore};
 
@@ -24,6 +30,10 @@ struct Cli {
     /// Redis for the logout deny list [default: none; a logged-out token stays valid until it expires].
     #[arg(long, env = "REVOCATION_REDIS")]
     revocation_redis: Option<String>,
+    #[command(flatten)]
+    orders: OrderArgs,
+    #[command(flatten)]
+    shared: SharedArgs,
 }
 
 // The twins' allocator (the `app` crate's docs say why).
@@ -50,5 +60,12 @@ fn main() -> ExitCode {
             Err(e) => return cli::fail(format_args!("cannot use --revocation-redis {url}: {e}")),
         };
     }
-    cli::serve(&cli.server, store)
+    let broker = cli.shared.broker_url.as_deref();
+    cli::serve(&cli.server, |node| {
+        Ok(Backends {
+            sessions: store,
+            orders: cli.shared.rabbit_queue(broker, cli.orders.worker(node))?,
+            rooms: SharedArgs::redis_rooms(broker)?,
+        })
+    })
 }

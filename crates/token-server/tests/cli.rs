@@ -79,6 +79,15 @@ async fn me(node: &Node, sid: &str) -> reqwest::StatusCode {
     client.get(format!("{}/me", node.base_url)).header(COOKIE, format!("sid={sid}")).send().await.unwrap().status()
 }
 
+#[test]
+fn orders_without_a_broker_url_are_a_one_line_error() {
+    let (code, stderr) =
+        run_to_exit(BIN, &["--port", "0", "--amqp-url", "amqp://127.0.0.1:1/%2f"], &[("TOKEN_KEY", KEY)]);
+    assert_ne!(code, Some(0));
+    assert_one_line_error(&stderr);
+    assert!(stderr.contains("--broker-url"), "{stderr}");
+}
+
 #[tokio::test]
 async fn nodes_sharing_the_key_serve_each_other_and_a_stranger_does_not() {
     let redis = RedisServer::start().unwrap();
@@ -91,7 +100,10 @@ async fn nodes_sharing_the_key_serve_each_other_and_a_stranger_does_not() {
     let stranger = Node::start(BIN, &["--port", "0", "--node-id", "t3"], &[("TOKEN_KEY", &"z".repeat(40))]);
 
     let health: serde_json::Value = a.get("/healthz").await.json().await.unwrap();
-    assert_eq!(health, serde_json::json!({ "node": "t1", "store": "token", "status": "ok" }));
+    // No --broker-url: neither orders nor rooms are configured on this node.
+    let expected = serde_json::json!({ "node": "t1", "store": "token", "status": "ok",
+        "orders": "not configured", "rooms": "not configured" });
+    assert_eq!(health, expected);
     assert_eq!(b.get("/healthz").await.status(), 200);
 
     let sid = login(&a).await;

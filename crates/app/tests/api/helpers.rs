@@ -1,5 +1,6 @@
 //! `spawn_app()` and friends: in-process servers on free ports, a client
-//! with one method per endpoint, and the Redis or PostgreSQL they need.
+//! with one method per endpoint (and a WebSocket client for `/live`), and
+//! the Redis, PostgreSQL and RabbitMQ they need.
 
 use std::any::Any;
 use std::sync::{Arc, Mutex, Weak};
@@ -7,7 +8,10 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use app::capacity::Model;
-use app::{Application, Settings};
+use app::{Application, Backends, Settings};
+use futures::{SinkExt as _, StreamExt as _};
+use jobs::{MemoryQueue, OrderQueue, WorkerSettings};
+use live::{MemoryRooms, Rooms};
 use local_postgres::PostgresServer;
 use local_redis::{RedisCluster, RedisServer, SentinelSet};
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
@@ -17,6 +21,8 @@ use sessions::{
     MemoryStore, PostgresSettings, PostgresStore, RedisHaSettings, RedisHaStore, RedisSettings, RedisStore,
     RedisTopology, SessionStore, TokenKey, TokenStore,
 };
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 pub const TTL: Duration = Duration::from_secs(60);
 
@@ -28,15 +34,50 @@ pub struct TestApp {
     handle: ServerHandle,
 }
 
-/// Builds and starts a server around `store` on a free loopback port.
+/// How long a test's order worker "works" on an order.
+pub const PROCESSING: Duration = Duration::from_millis(20);
+
+/// How long a case waits for something that should happen (an order done, a
+/// message delivered) before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A test worker named after its node.
+pub fn worker(node_id: &str) -> WorkerSettings {
+    WorkerSettings::new(node_id).processing(PROCESSING)
+}
+
+/// The default bundle for tests: `store`, and orders and rooms on the node
+/// (an in-process queue with this node's worker, this node's rooms).
+pub fn on_the_node<S: SessionStore>(store: S, node_id: &str) -> Backends<S, MemoryQueue, MemoryRooms> {
+    Backends { sessions: store, orders: Some(MemoryQueue::new(worker(node_id))), rooms: Some(MemoryRooms::new()) }
+}
+
+/// Builds and starts a server around `store` on a free loopback port, with
+/// orders and rooms on the node ([`on_the_node`]).
 pub async fn spawn_app<S: SessionStore>(store: S, node_id: &str) -> TestApp {
     spawn_app_with(store, node_id, None).await
 }
 
 /// [`spawn_app`], with a modelled capacity if one is given.
 pub async fn spawn_app_with<S: SessionStore>(store: S, node_id: &str, capacity: Option<Model>) -> TestApp {
+    start(on_the_node(store, node_id), node_id, capacity).await
+}
+
+/// Builds and starts a server around `backends` on a free loopback port.
+pub async fn spawn_with<S: SessionStore, Q: OrderQueue, R: Rooms>(
+    backends: Backends<S, Q, R>,
+    node_id: &str,
+) -> TestApp {
+    start(backends, node_id, None).await
+}
+
+async fn start<S: SessionStore, Q: OrderQueue, R: Rooms>(
+    backends: Backends<S, Q, R>,
+    node_id: &str,
+    capacity: Option<Model>,
+) -> TestApp {
     let settings = Settings { node_id: Some(node_id.to_string()), capacity, ..Settings::for_tests() };
-    let app = Application::build(&settings, store).expect("build app");
+    let app = Application::build(&settings, backends).expect("build app");
     let address = format!("http://{}", app.addr());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
@@ -119,6 +160,63 @@ impl TestApp {
             request = request.header("content-type", "application/json").body(body.to_string());
         }
         request.send().await.expect("the node answers")
+    }
+
+    pub async fn place_order(&self, sid: Option<&str>) -> Response {
+        self.request(reqwest::Method::POST, "/orders", sid).send().await.unwrap()
+    }
+
+    pub async fn order(&self, sid: Option<&str>, id: &str) -> Response {
+        self.request(reqwest::Method::GET, &format!("/orders/{id}"), sid).send().await.unwrap()
+    }
+
+    /// Places an order from `sid`'s cart and returns its id (202 asserted).
+    pub async fn place(&self, sid: &mut String) -> String {
+        let response = self.place_order(Some(sid)).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        follow(sid, &response);
+        let location = response.headers().get("location").expect("a Location").to_str().unwrap().to_string();
+        let body = json(response).await;
+        assert_eq!(body["status"], "queued");
+        let id = body["order"].as_str().expect("an order id").to_string();
+        assert_eq!(location, format!("/orders/{id}"));
+        id
+    }
+
+    /// Polls `GET /orders/{id}` until the order is done; returns its JSON.
+    pub async fn wait_done(&self, sid: &mut String, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let response = self.order(Some(sid), id).await;
+            assert_eq!(response.status(), StatusCode::OK, "order {id} on {}", self.node_id);
+            follow(sid, &response);
+            let order = json(response).await;
+            if order["status"] == "done" {
+                return order;
+            }
+            assert!(std::time::Instant::now() < deadline, "order not done within {DEADLINE:?}: {order}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Opens `GET /live?{query}` as a WebSocket with the session cookie.
+    pub async fn live(&self, sid: Option<&str>, query: &str) -> Result<Socket, tungstenite::Error> {
+        let url = format!("{}/live?{query}", self.address.replacen("http://", "ws://", 1));
+        let mut request = url.into_client_request()?;
+        if let Some(sid) = sid {
+            request.headers_mut().insert(COOKIE, format!("sid={sid}").parse().unwrap());
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Socket(socket))
+    }
+
+    /// The HTTP status `GET /live?{query}` was refused with.
+    pub async fn live_refused(&self, sid: Option<&str>, query: &str) -> StatusCode {
+        match self.live(sid, query).await {
+            Err(tungstenite::Error::Http(response)) => StatusCode::from_u16(response.status().as_u16()).unwrap(),
+            Err(other) => panic!("refused without an HTTP answer: {other}"),
+            Ok(_) => panic!("the socket opened"),
+        }
     }
 
     /// Any request, for paths and methods the API does not have.
@@ -293,4 +391,45 @@ async fn postgres_nodes(url: &str, nodes: usize) -> Vec<TestApp> {
         apps.push(spawn_app(store, &format!("postgres-{i}")).await);
     }
     apps
+}
+
+/// A client's WebSocket to `/live`.
+pub struct Socket(tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>);
+
+/// What a socket received next: a room message (as JSON) or a close code.
+#[derive(Debug)]
+pub enum Received {
+    Message(Value),
+    Closed(Option<u16>),
+}
+
+impl Socket {
+    pub async fn say(&mut self, text: impl Into<String>) {
+        self.0.send(Message::text(text.into())).await.expect("send a frame");
+    }
+
+    /// The next message or close, skipping pings; fails after [`DEADLINE`].
+    pub async fn next(&mut self) -> Received {
+        let next = async {
+            loop {
+                match self.0.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        return Received::Message(serde_json::from_str(&text).expect("a JSON message"));
+                    }
+                    Some(Ok(Message::Close(frame))) => return Received::Closed(frame.map(|f| u16::from(f.code))),
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return Received::Closed(None),
+                }
+            }
+        };
+        tokio::time::timeout(DEADLINE, next).await.expect("nothing received within the deadline")
+    }
+
+    /// The next room message; fails on a close.
+    pub async fn message(&mut self) -> Value {
+        match self.next().await {
+            Received::Message(message) => message,
+            closed => panic!("expected a message, got {closed:?}"),
+        }
+    }
 }
