@@ -127,12 +127,15 @@
 //!   ([`scenario::findings_of`]); one that nests its numbers (for example
 //!   `findings.overload.recovery_s`) wraps them in a field named after it.
 
+pub mod arrivals;
+pub mod autoscaler;
 pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod cpu;
 pub mod haproxy;
 pub mod metrics;
+pub mod objective;
 pub mod output;
 pub mod report;
 pub mod router;
