@@ -226,7 +226,7 @@ mod tests {
         let a = load.arrivals(Duration::from_secs(20), 7);
         assert_eq!(a, load.arrivals(Duration::from_secs(20), 7), "same seed, same users");
         assert_ne!(a, load.arrivals(Duration::from_secs(20), 8), "another seed, other users");
-        assert!((170..=230).contains(&a.len()), "about 200 arrivals, got {}", a.len());
+        assert!((160..=240).contains(&a.len()), "about 200 arrivals, got {}", a.len());
         assert!(a.windows(2).all(|w| w[0].at <= w[1].at));
         assert!(a.iter().all(|u| u.requests == 9 && u.at < Duration::from_secs(20)));
         assert!(a.iter().all(|u| u.gap == Duration::from_secs(2) / 9));

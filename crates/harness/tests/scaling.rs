@@ -86,3 +86,24 @@ fn the_sweep_reports_a_sustained_rate_for_each_node_count() {
     let stateful = nested(common::side(&report, Side::Stateful), "capacity", "redis_cpu_us_per_request");
     assert!(stateful.is_null(), "the stateful twin does not use Redis");
 }
+
+#[test]
+fn through_haproxy_the_autoscaler_fills_a_spare_slot_that_then_serves() {
+    assert!(harness::haproxy::is_installed(), "haproxy is missing: {}", harness::haproxy::INSTALL_HINT);
+    let mut config = Config::new(&scenario::Overload);
+    config.nodes = 1;
+    config.duration = Duration::from_secs(6);
+    config.sides = Some(vec![Side::Stateless]);
+    config.lb = harness::Lb::Haproxy;
+    let redis = common::shared_redis();
+    config.redis_url = Some(redis.url());
+    let report = harness::run_blocking(&config).unwrap_or_else(|e| panic!("overload through HAProxy failed: {e:#}"));
+    let row = common::side(&report, Side::Stateless);
+    let added: Vec<&str> =
+        row.events.iter().filter(|e| e.kind == EventKind::ScaleOut).map(|e| e.node.as_str()).collect();
+    assert!(!added.is_empty(), "no scale-out: {:?}", row.events);
+    let counts = row.lb_per_node_requests.as_ref().expect("HAProxy's counts");
+    for node in added {
+        assert!(counts.get(node).is_some_and(|&n| n > 0), "HAProxy sent {node} nothing: {counts:?}");
+    }
+}

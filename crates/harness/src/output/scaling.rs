@@ -359,13 +359,16 @@ pub fn curve(report: &Report) -> Option<String> {
                 writeln!(out, r#"<text x="{}" y="{:.1}" font-size="11">{}</text>"#, LEFT + 6.0, y - 4.0, escape(&text));
         } else {
             legend_y += 8.0;
-            let _ = writeln!(
-                out,
-                r#"<text x="{legend_x}" y="{legend_y}" font-size="11">↑ {}</text><text x="{legend_x}" y="{}" font-size="10" fill="dimgray">(above this chart)</text>"#,
-                escape(&text),
-                legend_y + 13.0
-            );
-            legend_y += 30.0;
+            let lines = [
+                format!("↑ one Redis core full ({}):", side.side),
+                format!("{ceiling:.0} requests/s,"),
+                format!("about {at_nodes:.0} nodes: above this chart"),
+            ];
+            for line in lines {
+                let _ = writeln!(out, r#"<text x="{legend_x}" y="{legend_y}" font-size="11">{}</text>"#, escape(&line));
+                legend_y += 14.0;
+            }
+            legend_y += 6.0;
         }
     }
     out.push_str("</svg>\n");

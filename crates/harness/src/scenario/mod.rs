@@ -14,7 +14,10 @@
 //! They change what users do ([`Scenario::user_script`]) or what nodes are
 //! given ([`Scenario::shares_token_key`]), not the cluster. Two take Redis
 //! away: `redis-outage` stops it cleanly, `redis-crash` kills it and
-//! restarts it with whatever its persistence kept.
+//! restarts it with whatever its persistence kept. Three are about scaling,
+//! with nodes of a modelled capacity ([`Scenario::node_capacity`]) under
+//! open-loop load ([`Scenario::open_loop`]): `overload` and `scale-in` run
+//! the harness's autoscaler, `capacity` sweeps node counts and rates.
 //!
 //! # Implementing a scenario
 //!
