@@ -212,6 +212,15 @@ impl Autoscaler {
         Autoscaler { rule: None, every: Duration::from_millis(250), drain_deadline: Duration::ZERO }
     }
 
+    /// [`Autoscaler::run`], keeping the rule under `autoscaler` and the log
+    /// under `load_over_time` in the stage's [`crate::scenario::Measured`].
+    pub async fn run_recorded(&self, stage: &mut Stage<'_>) -> Result<()> {
+        stage.measured.put("autoscaler", self.rule);
+        let log = self.run(stage).await?;
+        stage.measured.put("load_over_time", &log);
+        Ok(())
+    }
+
     /// Samples (and scales) `stage`'s cluster until the end of the run.
     pub async fn run(&self, stage: &mut Stage<'_>) -> Result<LoadLog> {
         let client = reqwest::Client::builder()

@@ -29,6 +29,18 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// The start of a chart `height` high: a white page and its title.
+fn open_svg(height: f64, title: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(out, r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{}</text>"#, escape(title));
+    out
+}
+
 /// A round step for an axis from 0 to `max` with about `ticks` ticks.
 fn nice_step(max: f64, ticks: f64) -> f64 {
     let raw = (max / ticks).max(1e-9);
@@ -102,16 +114,12 @@ pub fn timeline(report: &Report) -> Option<String> {
         .filter_map(|w| number(w.get("p99_ms")))
         .fold(0.0, f64::max);
     let y_max = peak_p99.max(objective.unwrap_or(0.0) * 1.5).max(10.0);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{}: p99 latency and each node's utilisation (modelled capacity, modelled autoscaler)</text>"#,
-        escape(&report.scenario)
+    let mut out = open_svg(
+        height,
+        &format!(
+            "{}: p99 latency and each node's utilisation (modelled capacity, modelled autoscaler)",
+            report.scenario
+        ),
     );
     for (b, side) in sides.iter().enumerate() {
         let top = TOP + b as f64 * BLOCK;
@@ -282,16 +290,9 @@ pub fn curve(report: &Report) -> Option<String> {
     let (top, bottom, right) = (60.0, HEIGHT - 60.0, WIDTH - 260.0);
     let x_of = |n: f64| LEFT + 20.0 + (right - LEFT - 40.0) * (n - 1.0) / (max_nodes - 1.0).max(1.0);
     let y_of = |r: f64| bottom - (bottom - top) * (r / y_max).min(1.0);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="{LEFT}" y="24" font-size="15" font-weight="bold">{}: highest rate sustained within the latency objective, by node count</text>"#,
-        escape(&report.scenario)
+    let mut out = open_svg(
+        HEIGHT,
+        &format!("{}: highest rate sustained within the latency objective, by node count", report.scenario),
     );
     let _ = writeln!(
         out,

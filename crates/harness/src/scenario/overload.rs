@@ -125,10 +125,7 @@ impl Scenario for Overload {
                 every: Duration::from_millis(250),
                 drain_deadline: Duration::ZERO,
             };
-            stage.measured.put("autoscaler", autoscaler.rule);
-            let log = autoscaler.run(&mut stage).await?;
-            stage.measured.put("load_over_time", &log);
-            Ok(())
+            autoscaler.run_recorded(&mut stage).await
         })
     }
 

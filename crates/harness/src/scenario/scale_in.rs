@@ -100,12 +100,9 @@ impl Scenario for ScaleIn {
                 every: Duration::from_millis(250),
                 drain_deadline: DRAIN_DEADLINE,
             };
-            stage.measured.put("autoscaler", autoscaler.rule);
             // Nothing to decide while the load is high.
             stage.at(DROP_AT).await;
-            let log = autoscaler.run(&mut stage).await?;
-            stage.measured.put("load_over_time", &log);
-            Ok(())
+            autoscaler.run_recorded(&mut stage).await
         })
     }
 
