@@ -1,5 +1,7 @@
 //! What a run leaves behind: the terminal table, a short verdict, the JSON
-//! report and an SVG timeline ([`svg`]).
+//! report and an SVG timeline ([`svg`], drawn with the pieces of [`draw`]:
+//! a colour-blind-safe palette, hatch patterns, axis ticks, event labels
+//! that do not overlap).
 
 use std::collections::BTreeSet;
 
@@ -11,11 +13,12 @@ use crate::metrics::EventKind;
 use crate::report::{Report, SideReport};
 use crate::runner::write_json;
 
+pub mod draw;
 mod scaling;
 mod svg;
 
 pub use scaling::{curve, timeline};
-pub use svg::svg;
+pub use svg::{LEGEND, REQUESTS_AXIS, svg};
 
 /// Writes the JSON report and the SVG chart into `out_dir`, and the JSON
 /// report to `--json` as well, and records the paths in `report`.

@@ -11,10 +11,19 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::draw::{colour, escape, place_labels, text_width, ticks};
 use crate::report::{Report, SideReport};
 
-/// The Okabe–Ito palette, black last.
-const COLOURS: [&str; 7] = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000"];
+/// The Okabe–Ito palette ([`colour`]), black last.
+const COLOURS: [&str; 7] = [
+    colour::BLUE,
+    colour::ORANGE,
+    colour::BLUISH_GREEN,
+    colour::REDDISH_PURPLE,
+    colour::SKY_BLUE,
+    colour::VERMILLION,
+    "#000000",
+];
 /// Dash patterns, one per series, beside the colour.
 const DASHES: [&str; 6] = ["", "7,3", "2,3", "10,3,2,3", "1,2", "14,5"];
 const WIDTH: f64 = 960.0;
@@ -23,10 +32,6 @@ const RIGHT: f64 = 150.0;
 
 fn style(i: usize) -> (&'static str, &'static str) {
     (COLOURS[i % COLOURS.len()], DASHES[i % DASHES.len()])
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// The start of a chart `height` high: a white page and its title.
@@ -41,18 +46,9 @@ fn open_svg(height: f64, title: &str) -> String {
     out
 }
 
-/// A round step for an axis from 0 to `max` with about `ticks` ticks.
-fn nice_step(max: f64, ticks: f64) -> f64 {
-    let raw = (max / ticks).max(1e-9);
-    let power = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * power).find(|s| *s >= raw).unwrap_or(10.0 * power)
-}
-
 /// A y axis from 0 to `max` at `top`..`bottom`, with ticks, a grid and a label.
 fn y_axis(out: &mut String, top: f64, bottom: f64, right: f64, max: f64, label: &str, format: impl Fn(f64) -> String) {
-    let step = nice_step(max, 4.0);
-    let mut v = 0.0;
-    while v <= max + 1e-9 {
+    for v in ticks(max, 4, 0.0).into_iter().filter(|v| *v <= max + 1e-9) {
         let y = bottom - (bottom - top) * v / max;
         let _ = writeln!(out, r##"<line x1="{LEFT}" y1="{y:.1}" x2="{right}" y2="{y:.1}" stroke="#dddddd"/>"##);
         let _ = writeln!(
@@ -62,7 +58,6 @@ fn y_axis(out: &mut String, top: f64, bottom: f64, right: f64, max: f64, label: 
             y + 3.0,
             format(v)
         );
-        v += step;
     }
     let _ = writeln!(out, r#"<line x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{bottom}" stroke="black"/>"#);
     let mid = (top + bottom) / 2.0;
@@ -221,35 +216,27 @@ pub fn timeline(report: &Report) -> Option<String> {
             );
         }
         // Time axis.
-        let step = nice_step(seconds, 8.0).max(1.0);
-        let mut s = 0.0;
-        while s <= seconds + 1e-9 {
+        for s in ticks(seconds, 8, 1.0).into_iter().filter(|s| *s <= seconds + 1e-9) {
             let x = x_of(s * 1000.0);
             let _ = writeln!(
                 out,
                 r#"<text x="{x:.1}" y="{}" text-anchor="middle" font-size="10" fill="dimgray">{s:.0}s</text>"#,
                 use_bottom + 13.0
             );
-            s += step;
         }
         // Events, with labels on rows so that none overlap.
-        let mut row_ends: Vec<f64> = Vec::new();
-        for event in &side.events {
+        let labels: Vec<String> = side.events.iter().map(|e| format!("{} {}", e.kind, e.node)).collect();
+        let spots: Vec<(f64, f64)> =
+            side.events.iter().zip(&labels).map(|(e, l)| (x_of(e.t_ms as f64), text_width(l, 10.0))).collect();
+        for ((event, label), place) in side.events.iter().zip(&labels).zip(place_labels(&spots, right)) {
             let x = x_of(event.t_ms as f64);
-            let label = format!("{} {}", event.kind, event.node);
-            let width = label.len() as f64 * 5.6 + 6.0;
-            let row = row_ends.iter().position(|end| *end < x).unwrap_or(row_ends.len());
-            if row == row_ends.len() {
-                row_ends.push(0.0);
-            }
-            row_ends[row] = x + width;
-            let label_y = top + 28.0 + 10.0 * row as f64;
+            let label_y = top + 28.0 + 10.0 * place.row as f64;
             let _ = writeln!(
                 out,
                 r#"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{use_bottom}" stroke="black" stroke-dasharray="4,3"/>"#,
                 label_y + 2.0
             );
-            let _ = writeln!(out, r#"<text x="{:.1}" y="{label_y}" font-size="10">{}</text>"#, x + 2.0, escape(&label));
+            let _ = writeln!(out, r#"<text x="{:.1}" y="{label_y}" font-size="10">{}</text>"#, place.x, escape(label));
         }
     }
     out.push_str("</svg>\n");
@@ -399,16 +386,4 @@ fn marker(out: &mut String, i: usize, x: f64, y: f64, colour: &str) {
             x - 5.5
         ),
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn axis_steps_are_round() {
-        assert_eq!(nice_step(1000.0, 4.0), 250.0);
-        assert_eq!(nice_step(1.0, 4.0), 0.25);
-        assert_eq!(nice_step(430.0, 4.0), 200.0);
-    }
 }
