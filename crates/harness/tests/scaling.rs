@@ -75,8 +75,8 @@ fn the_sweep_reports_a_sustained_rate_for_each_node_count() {
     for side in SIDES {
         let row = common::side(&report, side);
         assert_eq!(row.nodes, 1, "the sweep starts with one node");
-        let joins = row.events.iter().filter(|e| e.kind == EventKind::ScaleOut).count();
-        assert_eq!(joins, 3, "{side}: nodes 2 to 4 join");
+        let joins = row.events.iter().filter(|e| e.kind == EventKind::Start).count();
+        assert_eq!(joins, 3, "{side}: nodes 2 to 4 join, on the sweep's plan (no autoscaler)");
         let sustained = nested(row, "capacity", "sustained_rps").as_object().unwrap();
         assert_eq!(sustained.keys().collect::<Vec<_>>(), ["1", "2", "3", "4"], "{side}");
         assert_eq!(row.findings["capacity_steps"].as_array().unwrap().len(), 20);

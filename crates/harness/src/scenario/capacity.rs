@@ -137,7 +137,7 @@ impl Scenario for CapacitySweep {
                 let index = stage.cluster.add_node().await?;
                 let node = &stage.cluster.nodes()[index];
                 stage.balancer.add_backend(&node.name, &node.url());
-                stage.events.record(EventKind::ScaleOut, &node.name);
+                stage.events.record(EventKind::Start, &node.name);
             }
             stage.at(1.0).await;
             if let Some(used) = redis.and_then(crate::cpu::used).zip(before).and_then(|(a, b)| a.checked_sub(b)) {
