@@ -128,6 +128,8 @@ pub struct Cluster {
     nodes: Vec<Node>,
     /// `--workers` of every node.
     workers: u16,
+    /// More arguments for every node started from now on (`--capacity`).
+    node_args: Vec<String>,
 }
 
 impl Cluster {
@@ -143,7 +145,8 @@ impl Cluster {
         if let Some(dir) = &log_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let mut cluster = Cluster { side, binary, backing, log_dir, nodes: Vec::new(), workers: 1 };
+        let mut cluster =
+            Cluster { side, binary, backing, log_dir, nodes: Vec::new(), workers: 1, node_args: Vec::new() };
         for _ in 0..count {
             cluster.add_node().await?;
         }
@@ -166,6 +169,16 @@ impl Cluster {
             cluster.add_node().await?;
         }
         Ok(cluster)
+    }
+
+    /// The side these nodes serve.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Gives every node started from now on these arguments as well.
+    pub fn set_node_args(&mut self, args: Vec<String>) {
+        self.node_args = args;
     }
 
     /// The nodes, in the order they were added.
@@ -262,6 +275,7 @@ impl Cluster {
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--node-id", name])
             .args(["--workers", &self.workers.to_string()])
             .args(self.side.extra_args(&self.backing))
+            .args(&self.node_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

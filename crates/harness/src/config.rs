@@ -7,6 +7,7 @@ use std::time::Duration;
 use local_redis::Persistence;
 use serde::Serialize;
 
+use crate::arrivals::Skew;
 use crate::haproxy::Balance;
 use crate::scenario::Scenario;
 use crate::side::Side;
@@ -45,6 +46,9 @@ pub struct Config {
     /// How the harness's own Redis persists its data; `None` = the
     /// scenario's default. Ignored with `redis_url`.
     pub redis_persistence: Option<Persistence>,
+    /// How request rates are spread over open-loop users; `None` = the
+    /// scenario's default. Closed-loop scenarios ignore it.
+    pub skew: Option<Skew>,
 }
 
 /// What sits between the users and the nodes.
@@ -86,6 +90,7 @@ impl Config {
             lb: Lb::Harness,
             lb_balance: None,
             redis_persistence: None,
+            skew: None,
         }
     }
 

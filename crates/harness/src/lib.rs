@@ -40,6 +40,14 @@
 //!   requests, so the load is a function of the user count, not of how fast
 //!   a side answers, and every side sees the same offered load. Every user
 //!   stops at the duration or at a request count, whichever comes first.
+//!   The scaling scenarios use open-loop load instead ([`arrivals`]): users
+//!   arrive at a rate whatever the latency, and a request's latency counts
+//!   from when it was meant to start, so an overloaded node cannot hide
+//!   its queue.
+//! - **Modelled capacity, modelled autoscaler.** Every node of a cluster
+//!   shares one machine, so the scaling scenarios start nodes with
+//!   `--capacity` (a queueing model in the server) and scale them with a
+//!   rule in the harness ([`autoscaler`]); their reports say so.
 //! - **Lock-free measuring.** Each user keeps its own HDR histogram, timeline
 //!   and counts; a side's records are merged once, at the end.
 //! - **One scenario, one file.** A scenario is a type implementing
@@ -85,7 +93,13 @@
 //! - [`cluster`]: node processes: start, kill, restart on the same port, add.
 //! - [`router`]: the load-balancer trait and the harness's own router.
 //! - [`haproxy`]: a real HAProxy behind the same trait (`--lb haproxy`).
-//! - [`user`]: virtual users, their cookie jar and ledger.
+//! - [`user`]: virtual users, their cookie jar and ledger; open-loop sessions.
+//! - [`arrivals`]: open-loop load: seeded Poisson arrivals at a rate that can
+//!   ramp or step, sessions that leave, Zipf-skewed users.
+//! - [`autoscaler`]: each node's `/healthz` load sampled over time, and a
+//!   modelled autoscaler that adds, drains and removes nodes.
+//! - [`objective`]: a latency objective, and requests read against it in
+//!   windows (p99 over time, time to recover).
 //! - [`metrics`]: per-user records, timeline buckets, typed events, latency.
 //! - [`bench`]: `harness bench`, closed-loop HTTP load on one node per side
 //!   (its HTTP/1.1 generator, the wrk runner, its report).
@@ -93,23 +107,14 @@
 //!
 //! # Where the next features go
 //!
-//! - **Open-loop arrivals.** Today's crowd is closed-loop: each user waits
-//!   for an answer, thinks, asks again. An arrival mode (seeded Poisson
-//!   arrivals at a rate that can ramp, each user a session of requests that
-//!   then leaves, heavy users drawn from a Zipf spread) is a new module
-//!   beside [`user`] that spawns [`user::play`]-like sessions on a schedule,
-//!   chosen by a field of [`Config`]; latency is taken from each request's
-//!   intended start, so a slow node cannot hide its queue. Scenarios keep
-//!   using [`Scenario::arrival`] for the closed loop.
-//! - **An autoscaler.** A loop that reads every node's `/healthz` `load`
-//!   object (`utilisation`, `queued`, `capacity`) and adds or drains nodes
-//!   is a module the `overload` and `scale-in` scripts call with their
-//!   [`scenario::Stage`] (it holds the cluster and the balancer, which is
-//!   all `scale-out` needs today); each change is a new
-//!   [`metrics::EventKind`] variant (scale-out, scale-in, drain) so it
-//!   shows in the timeline. `capacity`, a sweep, is a scenario whose
-//!   findings combine several runs: a loop over [`run()`] with different
-//!   node counts and rates, outside the per-side runner.
+//! - **A new kind of load** goes beside [`arrivals`]: a scenario picks it
+//!   with a [`Scenario`] method (as [`Scenario::open_loop`] picks the
+//!   open-loop arrivals over the closed-loop crowd), and its users play
+//!   [`user`] sessions so their counts and samples are the same.
+//! - **Another scaling policy** (a step policy, a queue-length rule, a
+//!   predictive one) is another [`autoscaler::Rule`]-like decider that the
+//!   [`autoscaler::Autoscaler`] loop calls; each change it makes is an
+//!   [`metrics::EventKind`] so that it shows in the timeline.
 //! - **Other services.** A Sentinel set, a Redis Cluster, a private
 //!   PostgreSQL, RabbitMQ or an S3 server is one more field of
 //!   [`services::Services`] and [`services::Needs`], started from its
@@ -127,12 +132,15 @@
 //!   ([`scenario::findings_of`]); one that nests its numbers (for example
 //!   `findings.overload.recovery_s`) wraps them in a field named after it.
 
+pub mod arrivals;
+pub mod autoscaler;
 pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod cpu;
 pub mod haproxy;
 pub mod metrics;
+pub mod objective;
 pub mod output;
 pub mod report;
 pub mod router;

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use harness::arrivals::Skew;
 use harness::haproxy::Balance;
 use harness::runner::RunArgs;
 use harness::{Config, Lb, Persistence, Report, Scenario, Side, output, parse_duration, scenario};
@@ -47,6 +48,10 @@ enum Command {
         /// [default: aof-everysec for redis-crash, snapshot otherwise]. Ignored with --redis-url.
         #[arg(long, value_parser = parse_persistence)]
         redis_persistence: Option<Persistence>,
+        /// Open-loop scenarios (overload, scale-in, capacity): how request rates are spread over
+        /// arriving users: uniform, or zipf (a few heavy users) [default: zipf for capacity, uniform otherwise].
+        #[arg(long, value_enum)]
+        skew: Option<Skew>,
         #[command(flatten)]
         common: Common,
     },
@@ -106,8 +111,9 @@ fn main() -> ExitCode {
             apply(&mut config, common);
             (config, true)
         }
-        Command::Run { scenario, nodes, users, duration, redis_persistence, common } => {
+        Command::Run { scenario, nodes, users, duration, redis_persistence, skew, common } => {
             let mut config = Config::new(scenario);
+            config.skew = skew;
             config.redis_persistence = redis_persistence;
             config.nodes = usize::from(nodes);
             config.users = usize::try_from(users).unwrap_or(usize::MAX);
@@ -146,6 +152,16 @@ fn print_intro(config: &Config, demo: bool) {
             config.nodes, config.users
         );
         println!("Sides run one after another, {} s each, same users and seed.", config.duration.as_secs_f64());
+    } else if let Some(open) = config.scenario.open_loop(config) {
+        println!(
+            "{}: {} nodes at start, open-loop users arriving (up to {:.0} requests/s, {} users), {:.1} s per side, seed {}",
+            config.scenario,
+            config.scenario.nodes_at_start(config),
+            open.rate.peak(),
+            open.skew,
+            config.duration.as_secs_f64(),
+            config.seed
+        );
     } else {
         println!(
             "{}: {} nodes, {} users, {:.1} s per side, seed {}",
@@ -176,6 +192,9 @@ fn print_report(report: &Report, demo: bool) {
     }
     println!();
     if let Some(chart) = &report.chart {
+        println!("chart:  {}", chart.display());
+    }
+    for chart in &report.more_charts {
         println!("chart:  {}", chart.display());
     }
     if let Some(json) = &report.json {

@@ -32,6 +32,11 @@ impl Clock {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Milliseconds from the start to `instant` (0 if before it).
+    pub fn t_ms_of(&self, instant: Instant) -> u64 {
+        u64::try_from(instant.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// The instant `offset` after the start.
     pub fn at(&self, offset: Duration) -> Instant {
         self.start + offset
@@ -87,6 +92,12 @@ fn is_zero(n: &u64) -> bool {
 pub enum EventKind {
     /// A node was SIGKILLed.
     Kill,
+    /// The autoscaler added a node (it is in rotation from this moment).
+    ScaleOut,
+    /// A node was taken out of rotation for new users, to be removed.
+    Drain,
+    /// A drained node was stopped (SIGTERM, in-flight requests finished).
+    ScaleIn,
     /// A node started (joined, or came back from a restart).
     Start,
     /// A node was taken out of rotation to be restarted.
@@ -102,6 +113,9 @@ impl EventKind {
     pub fn name(self) -> &'static str {
         match self {
             EventKind::Kill => "kill",
+            EventKind::ScaleOut => "scale-out",
+            EventKind::Drain => "drain",
+            EventKind::ScaleIn => "scale-in",
             EventKind::Start => "start",
             EventKind::Restart => "restart",
             EventKind::RedisDown => "redis-down",
@@ -245,6 +259,31 @@ pub struct UserRecord {
     pub sid_bytes_sum: u64,
     /// How many `sid` cookies the user was given.
     pub sid_cookies: u64,
+    /// Every request that was sent, in order: when, its status, its latency.
+    pub samples: Vec<Sample>,
+}
+
+/// One sent request, as the latency-over-time findings read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// When it started (open-loop sessions: when it was meant to start).
+    pub t_ms: u64,
+    /// Its HTTP status; 0 when no answer came.
+    pub status: u16,
+    /// From its start to its answer (or failure), in microseconds.
+    pub latency_us: u64,
+}
+
+impl Sample {
+    /// Answered below 500: served.
+    pub fn served(&self) -> bool {
+        (1..500).contains(&self.status)
+    }
+
+    /// Refused by a node at capacity (503).
+    pub fn refused(&self) -> bool {
+        self.status == 503
+    }
 }
 
 impl UserRecord {
@@ -273,7 +312,14 @@ impl UserRecord {
             sid_bytes_max: 0,
             sid_bytes_sum: 0,
             sid_cookies: 0,
+            samples: Vec::new(),
         }
+    }
+
+    /// Keeps one sent request for the latency-over-time findings.
+    pub fn sample(&mut self, t_ms: u64, status: u16, latency: Duration) {
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.samples.push(Sample { t_ms, status, latency_us });
     }
 
     /// The timeline slice holding `t_ms`.

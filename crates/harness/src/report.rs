@@ -34,6 +34,10 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Where the SVG chart was written, if anywhere.
     pub chart: Option<PathBuf>,
+    /// Other charts the scenario's findings made (`SCENARIO-load.svg`,
+    /// `SCENARIO-curve.svg`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_charts: Vec<PathBuf>,
     /// Where the JSON report was written, if anywhere.
     pub json: Option<PathBuf>,
 }

@@ -74,6 +74,13 @@ pub trait LoadBalancer: Send + Sync {
     fn take_out<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async { Ok(()) })
     }
+    /// Drains node `name` before it is removed: no new user is sent to it,
+    /// users pinned to it (sticky) keep going there until their sessions
+    /// end or the node stops; with round-robin it gets nothing more. The
+    /// default is [`LoadBalancer::take_out`].
+    fn drain<'a>(&'a self, name: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        self.take_out(name)
+    }
     /// Node `name` is back after a planned restart; resolves once the load
     /// balancer sends it requests again.
     fn put_back<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
@@ -86,6 +93,8 @@ struct Backend {
     name: String,
     url: Arc<str>,
     up: AtomicBool,
+    /// Being drained: no new user is sent here.
+    draining: AtomicBool,
 }
 
 /// The harness's own load balancer.
@@ -148,7 +157,9 @@ impl Router {
     fn next_live(&self, backends: &[Arc<Backend>]) -> Option<usize> {
         // Rotate over the live nodes only, so a dead node's turn is shared
         // evenly rather than handed to its neighbour.
-        let live: Vec<usize> = (0..backends.len()).filter(|&i| backends[i].up.load(Ordering::Relaxed)).collect();
+        let live: Vec<usize> = (0..backends.len())
+            .filter(|&i| backends[i].up.load(Ordering::Relaxed) && !backends[i].draining.load(Ordering::Relaxed))
+            .collect();
         if live.is_empty() {
             return None;
         }
@@ -194,11 +205,21 @@ impl LoadBalancer for Router {
             name: name.to_string(),
             url: Arc::from(url),
             up: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
         }));
     }
 
     fn policy(&self) -> Policy {
         self.policy
+    }
+
+    fn drain<'a>(&'a self, name: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        let found = self.backends.read().unwrap().iter().find(|b| b.name == name).cloned();
+        Box::pin(async move {
+            let backend = found.ok_or_else(|| anyhow::anyhow!("no backend named {name}"))?;
+            backend.draining.store(true, Ordering::Relaxed);
+            Ok(())
+        })
     }
 }
 
@@ -232,6 +253,19 @@ mod tests {
         router.observe(1, &dead, Outcome::Unreachable);
         assert!((0..10).all(|_| router.route(1).unwrap().url != dead.url));
         assert_eq!(router.live_backends().len(), 2);
+    }
+
+    #[test]
+    fn a_drained_node_keeps_its_sticky_users_and_gets_no_new_one() {
+        let router = three(Policy::Sticky);
+        let pinned = router.route(1).unwrap();
+        let name = format!("n{}", pinned.backend.unwrap() + 1);
+        futures::executor::block_on(router.drain(&name)).unwrap();
+        assert_eq!(router.route(1).unwrap().url, pinned.url, "a pinned user stays until its node stops");
+        assert!((2..40).all(|user| router.route(user).unwrap().url != pinned.url), "no new user goes there");
+        let round_robin = three(Policy::RoundRobin);
+        futures::executor::block_on(round_robin.drain("n2")).unwrap();
+        assert!((0..10).all(|_| !round_robin.route(0).unwrap().url.ends_with(":2")));
     }
 
     #[test]

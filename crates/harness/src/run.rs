@@ -23,10 +23,10 @@ use crate::metrics::{Clock, Event, Events, Latency, Live, UserRecord, cut_timeli
 use crate::report::{Report, SideReport};
 use crate::router::{LoadBalancer, Policy, Router};
 use crate::runner::{UsageError, resolve_sides};
-use crate::scenario::{SideRun, Stage, all_findings};
+use crate::scenario::{Measured, SideRun, Stage, all_findings};
 use crate::services::{Needs, Services};
 use crate::side::{Backing, Side, TokenKeys};
-use crate::user::{Crowd, play};
+use crate::user::{Crowd, play, session};
 
 /// Forced logouts kept by name in the report (the counts are always full).
 const LOGOUTS_KEPT: usize = 2000;
@@ -72,6 +72,7 @@ pub async fn run(config: &Config) -> Result<Report> {
         sides: reports,
         notes: config.scenario.notes(&services),
         chart: None,
+        more_charts: Vec::new(),
         json: None,
     };
     drop(services);
@@ -87,9 +88,15 @@ async fn run_side(
     backing: Backing,
 ) -> Result<SideReport> {
     let log_dir = config.out_dir.as_ref().map(|d| d.join("logs").join(config.scenario.name()));
-    let mut cluster = Cluster::start(side, binary, backing, config.nodes, log_dir)
+    let mut cluster = Cluster::start(side, binary, backing, 0, log_dir)
         .await
         .with_context(|| format!("cannot start the {side} cluster"))?;
+    if let Some(capacity) = config.scenario.node_capacity() {
+        cluster.set_node_args(vec!["--capacity".into(), capacity.to_string()]);
+    }
+    for _ in 0..config.scenario.nodes_at_start(config) {
+        cluster.add_node().await.with_context(|| format!("cannot start the {side} cluster"))?;
+    }
     let routing = config.scenario.routing(side);
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(500))
@@ -126,10 +133,20 @@ async fn run_side(
         script: config.scenario.user_script(),
     });
     let mut tasks = tokio::task::JoinSet::new();
-    for index in 0..config.users {
-        let start_after = config.scenario.arrival(index, config.users, config.duration);
-        tasks.spawn(play(Arc::clone(&crowd), index, start_after));
+    match config.scenario.open_loop(config) {
+        Some(open) => {
+            for (index, arrival) in open.arrivals(config.duration, config.seed).into_iter().enumerate() {
+                tasks.spawn(session(Arc::clone(&crowd), index, arrival));
+            }
+        }
+        None => {
+            for index in 0..config.users {
+                let start_after = config.scenario.arrival(index, config.users, config.duration);
+                tasks.spawn(play(Arc::clone(&crowd), index, start_after));
+            }
+        }
     }
+    let measured = Measured::default();
     let progress = progress_bar(config, side, routing, &live, clock);
 
     let stage = Stage {
@@ -139,9 +156,10 @@ async fn run_side(
         events: Arc::clone(&events),
         clock,
         duration: config.duration,
+        measured: measured.clone(),
     };
     let scripted = config.scenario.script(stage).await;
-    let mut users = Vec::with_capacity(config.users);
+    let mut users = Vec::with_capacity(tasks.len());
     while let Some(record) = tasks.join_next().await {
         users.push(record.context("a virtual user panicked")?);
     }
@@ -161,7 +179,7 @@ async fn run_side(
     scripted.with_context(|| format!("the {} script failed on the {side} side", config.scenario))?;
     users.sort_by(|a, b| a.name.cmp(&b.name));
     let events = events.snapshot();
-    let mut report = summarize(config, side, routing, &users, events, services);
+    let mut report = summarize(config, side, routing, &users, events, services, &measured.snapshot());
     if let Some(haproxy) = haproxy {
         report.lb_balance = Some(haproxy.balance());
         report.lb_config = config.out_dir.as_ref().map(|_| haproxy.config_path().to_path_buf());
@@ -197,6 +215,7 @@ fn summarize(
     users: &[UserRecord],
     events: Vec<Event>,
     services: &Services,
+    measured: &crate::scenario::Findings,
 ) -> SideReport {
     let mut latency = new_histogram();
     let mut timeline = Vec::new();
@@ -236,12 +255,12 @@ fn summarize(
     }
     let requests = users.iter().map(|u| u.requests).sum();
     let failed_requests = users.iter().map(|u| u.failed).sum();
-    let findings = all_findings(config.scenario, &SideRun { users, events: &events, services });
+    let findings = all_findings(config.scenario, &SideRun { users, events: &events, services, measured, config });
     SideReport {
         side,
         invalid: invalid(requests, failed_requests),
         routing,
-        nodes: config.nodes,
+        nodes: config.scenario.nodes_at_start(config),
         users: users.len(),
         requests,
         failed_requests,

@@ -18,3 +18,4 @@ mod redis_outage;
 mod rolling_restart;
 mod round_robin;
 mod scale_out;
+mod scaling;

@@ -13,7 +13,9 @@
 //! [`run`] executes the command (a `harness …` command runs the release
 //! build of the harness, writing its reports under `target/harness/docs`),
 //! replaces the block with what it printed, and copies the SVG chart the run
-//! made to the path named after `svg:` (relative to the page). A `cargo
+//! made to the path named after `svg:` (relative to the page). A run that
+//! makes more than one chart (`overload` also writes `overload-load.svg`)
+//! names the other with `svg: PATH from NAME`, one `svg:` per chart. A `cargo
 //! bench …` capture keeps only the lines that contain one of its `keep:`
 //! texts: the summary lines, not criterion's whole report.
 
@@ -32,8 +34,9 @@ const OUT_DIR: &str = "target/harness/docs";
 pub struct Capture {
     /// The command as the page shows it.
     pub command: String,
-    /// Where to copy the run's chart, relative to the page.
-    pub svg: Option<String>,
+    /// Where to copy the run's charts, relative to the page: `PATH` for the
+    /// run's own chart, `PATH from NAME` for its chart `NAME.svg`.
+    pub svg: Vec<String>,
     /// Keep only the output lines that contain one of these texts
     /// (criterion prints much more than the summary lines a page wants).
     pub keep: Vec<String>,
@@ -45,9 +48,9 @@ pub fn parse_marker(line: &str) -> Option<Capture> {
     let mut parts = inner.split('|').map(str::trim);
     let command = parts.next()?.to_string();
     let options: Vec<&str> = parts.collect();
-    let option = |name: &str| options.iter().find_map(|p| p.strip_prefix(name)).map(|p| p.trim().to_string());
     let keep = options.iter().filter_map(|p| p.strip_prefix("keep:")).map(|p| p.trim().to_string()).collect();
-    Some(Capture { command, svg: option("svg:"), keep })
+    let svg = options.iter().filter_map(|p| p.strip_prefix("svg:")).map(|p| p.trim().to_string()).collect();
+    Some(Capture { command, svg, keep })
 }
 
 /// Re-runs every capture in every page whose path contains `filter` (all
@@ -100,9 +103,13 @@ fn rewrite(root: &Path, page: &Path, text: &str) -> anyhow::Result<String> {
         out.push_str("```\n");
         out.push_str(CLOSE);
         out.push('\n');
-        if let Some(svg) = &capture.svg {
+        for svg in &capture.svg {
             let scenario = scenario_of(&capture.command).context("svg: needs a `harness run SCENARIO` command")?;
-            let made = root.join(OUT_DIR).join(format!("{scenario}.svg"));
+            let (svg, chart) = match svg.split_once(" from ") {
+                Some((path, chart)) => (path.trim(), chart.trim().to_string()),
+                None => (svg.as_str(), scenario),
+            };
+            let made = root.join(OUT_DIR).join(format!("{chart}.svg"));
             let dest = page.parent().unwrap_or(root).join(svg);
             if let Some(dir) = dest.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -176,11 +183,14 @@ mod tests {
             parse_marker("<!-- capture: harness run node-death --users 50 | svg: figures/nd.svg -->"),
             Some(Capture {
                 command: "harness run node-death --users 50".into(),
-                svg: Some("figures/nd.svg".into()),
+                svg: vec!["figures/nd.svg".into()],
                 keep: vec![]
             })
         );
-        assert_eq!(parse_marker("<!-- capture: harness demo -->").unwrap().svg, None);
+        assert!(parse_marker("<!-- capture: harness demo -->").unwrap().svg.is_empty());
+        let two =
+            parse_marker("<!-- capture: harness run overload | svg: f/o.svg | svg: f/l.svg from overload-load -->");
+        assert_eq!(two.unwrap().svg, ["f/o.svg", "f/l.svg from overload-load"]);
         let bench =
             parse_marker("<!-- capture: cargo bench --bench x | keep: paired ratio | keep: B/session -->").unwrap();
         assert_eq!(

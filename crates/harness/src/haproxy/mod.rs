@@ -70,7 +70,7 @@ pub const BINARY_ENV: &str = "HARNESS_HAPROXY";
 /// The backend every generated configuration declares.
 pub const BACKEND: &str = "nodes";
 /// Spare server slots per configuration, for nodes added during a run.
-pub const SPARE_SLOTS: usize = 2;
+pub const SPARE_SLOTS: usize = 3;
 
 /// How long HAProxy gets to accept connections and see its nodes up.
 const START_DEADLINE: Duration = Duration::from_secs(10);
@@ -486,6 +486,15 @@ impl LoadBalancer for Haproxy {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Ok(())
+        })
+    }
+
+    /// `state drain`: HAProxy sends the server no new user, and users whose
+    /// persistence cookie names it keep going there.
+    fn drain<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let server = self.server_of(name)?;
+            self.set_state(&server, "drain")
         })
     }
 

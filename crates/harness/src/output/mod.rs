@@ -14,8 +14,10 @@ use crate::report::{Report, SideReport};
 use crate::runner::write_json;
 
 pub mod draw;
+mod scaling;
 mod svg;
 
+pub use scaling::{curve, timeline};
 pub use svg::{LEGEND, REQUESTS_AXIS, svg};
 
 /// Writes the JSON report and the SVG chart into `out_dir`, and the JSON
@@ -26,6 +28,14 @@ pub fn write_files(config: &Config, report: &mut Report) -> Result<()> {
         let chart = dir.join(format!("{}.svg", report.scenario));
         std::fs::write(&chart, svg(report)).with_context(|| format!("cannot write {}", chart.display()))?;
         report.chart = Some(chart);
+        // The scaling scenarios' own charts, beside the usual one.
+        for (suffix, drawn) in [("load", timeline(report)), ("curve", curve(report))] {
+            if let Some(drawn) = drawn {
+                let path = dir.join(format!("{}-{suffix}.svg", report.scenario));
+                std::fs::write(&path, drawn).with_context(|| format!("cannot write {}", path.display()))?;
+                report.more_charts.push(path);
+            }
+        }
         let json = dir.join(format!("{}.json", report.scenario));
         report.json = Some(json.clone());
         write_json(report, &json)?;
@@ -101,6 +111,22 @@ pub fn table(report: &Report) -> String {
             sides.iter().map(|s| s.findings.get(key).map(show_value).unwrap_or_else(|| "-".into())).collect(),
         ));
     }
+    // A scenario that nests its numbers under its own name shows them too.
+    let own = report.scenario.replace('-', "_");
+    let nested: BTreeSet<String> = sides
+        .iter()
+        .filter_map(|s| s.findings.get(&own).and_then(Value::as_object))
+        .flat_map(|o| o.iter().flat_map(|(k, v)| flatten(k, v)).map(|(k, _)| k))
+        .collect();
+    for key in nested {
+        let cell = |s: &SideReport| {
+            let object = s.findings.get(&own).and_then(Value::as_object);
+            let found =
+                object.into_iter().flat_map(|o| o.iter().flat_map(|(k, v)| flatten(k, v))).find(|(k, _)| *k == key);
+            found.map(|(_, v)| show_value(&v)).unwrap_or_else(|| "-".into())
+        };
+        rows.push((key.replace('_', " "), sides.iter().map(cell).collect()));
+    }
 
     let mut header = vec![String::new()];
     header.extend(sides.iter().map(|s| s.side.name().to_string()));
@@ -126,6 +152,9 @@ pub fn verdict(report: &Report) -> Vec<String> {
                 report.sides.first().map(|s| s.nodes).unwrap_or_default()
             ),
             EventKind::Start => "a node joined".to_string(),
+            EventKind::ScaleOut => "the autoscaler added a node".to_string(),
+            EventKind::Drain => "the autoscaler began draining a node".to_string(),
+            EventKind::ScaleIn => "a drained node was stopped".to_string(),
             EventKind::Restart => "the rolling restart began".to_string(),
             EventKind::RedisDown => "Redis went away".to_string(),
             EventKind::RedisUp => "Redis came back".to_string(),
@@ -200,6 +229,15 @@ fn haproxy_lines(side: &SideReport) -> Vec<String> {
 
 fn percent(part: u64, whole: u64) -> String {
     if whole == 0 { "0%".into() } else { format!("{:.1}%", part as f64 * 100.0 / whole as f64) }
+}
+
+/// `key` and its scalar value, or each scalar inside it as `key KEY2`.
+fn flatten(key: &str, value: &Value) -> Vec<(String, Value)> {
+    match value {
+        Value::Object(map) => map.iter().flat_map(|(k, v)| flatten(&format!("{key} {k}"), v)).collect(),
+        Value::Array(_) => Vec::new(),
+        scalar => vec![(key.to_string(), scalar.clone())],
+    }
 }
 
 fn show_value(value: &Value) -> String {

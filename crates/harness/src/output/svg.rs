@@ -445,6 +445,7 @@ mod tests {
             sides,
             notes: Vec::new(),
             chart: None,
+            more_charts: Vec::new(),
             json: None,
         }
     }

@@ -14,7 +14,10 @@
 //! They change what users do ([`Scenario::user_script`]) or what nodes are
 //! given ([`Scenario::shares_token_key`]), not the cluster. Two take Redis
 //! away: `redis-outage` stops it cleanly, `redis-crash` kills it and
-//! restarts it with whatever its persistence kept.
+//! restarts it with whatever its persistence kept. Three are about scaling,
+//! with nodes of a modelled capacity ([`Scenario::node_capacity`]) under
+//! open-loop load ([`Scenario::open_loop`]): `overload` and `scale-in` run
+//! the harness's autoscaler, `capacity` sweeps node counts and rates.
 //!
 //! # Implementing a scenario
 //!
@@ -57,7 +60,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -66,7 +69,9 @@ use local_redis::Persistence;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::arrivals::OpenLoop;
 use crate::cluster::Cluster;
+use crate::config::Config;
 use crate::metrics::{Bucket, Clock, Event, EventKind, Events, UserRecord, merge_timeline};
 use crate::router::{LoadBalancer, Policy};
 use crate::services::Services;
@@ -93,6 +98,9 @@ scenarios! {
     logout_replay::LogoutReplay,
     key_mismatch::KeyMismatch,
     concurrent_cart::ConcurrentCart,
+    overload::Overload,
+    scale_in::ScaleIn,
+    capacity::CapacitySweep,
 }
 
 /// A scenario's own numbers: a typed `Serialize` struct turned into the
@@ -156,6 +164,25 @@ pub trait Scenario: Send + Sync + fmt::Debug + 'static {
         spread(Duration::from_millis(500).min(duration / 4), index, users)
     }
 
+    /// An open-loop load ([`crate::arrivals`]): users arrive at a rate,
+    /// play one session each and leave, instead of the closed-loop crowd
+    /// of `config.users`. `None` (the default): the crowd.
+    fn open_loop(&self, config: &Config) -> Option<OpenLoop> {
+        let _ = config;
+        None
+    }
+
+    /// The modelled capacity every node is started with (`--capacity`,
+    /// requests a second); `None` (the default): none, the server as is.
+    fn node_capacity(&self) -> Option<u32> {
+        None
+    }
+
+    /// Nodes per side at the start; by default `--nodes`.
+    fn nodes_at_start(&self, config: &Config) -> usize {
+        config.nodes
+    }
+
     /// What the scenario does to the cluster while users play; it may
     /// return early (the runner waits for the users either way).
     fn script<'a>(&'a self, stage: Stage<'a>) -> BoxFuture<'a, Result<()>> {
@@ -201,6 +228,26 @@ pub struct Stage<'a> {
     pub clock: Clock,
     /// How long users play.
     pub duration: Duration,
+    /// What the script measured itself, for its findings.
+    pub measured: Measured,
+}
+
+/// What a script measures itself (a node's load over time, a drain's
+/// length), handed to [`Scenario::findings`] as [`SideRun::measured`].
+#[derive(Clone, Debug, Default)]
+pub struct Measured(Arc<Mutex<Findings>>);
+
+impl Measured {
+    /// Keeps `value` under `key`.
+    pub fn put(&self, key: &str, value: impl Serialize) {
+        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        self.0.lock().unwrap().insert(key.to_string(), value);
+    }
+
+    /// Everything kept so far.
+    pub fn snapshot(&self) -> Findings {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 impl Stage<'_> {
@@ -218,6 +265,10 @@ pub struct SideRun<'a> {
     pub events: &'a [Event],
     /// The services of the run.
     pub services: &'a Services,
+    /// What the script measured itself.
+    pub measured: &'a Findings,
+    /// What the run was asked to do.
+    pub config: &'a Config,
 }
 
 impl SideRun<'_> {

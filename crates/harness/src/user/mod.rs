@@ -48,8 +48,10 @@ use crate::metrics::{Class, Clock, Live, Login, Logout, UserRecord};
 use crate::router::{LoadBalancer, Outcome, Route};
 
 mod jar;
+mod session;
 
 pub use jar::CookieJar;
+pub use session::session;
 
 /// Items users put in their carts.
 const ITEMS: &[&str] = &["book", "pen", "mug", "lamp", "sock", "tea"];
@@ -153,6 +155,9 @@ struct User {
     uncertain: BTreeMap<String, u64>,
     /// Items of acknowledged two-at-once adds since the last cart read.
     paired: Vec<String>,
+    /// When the next request was meant to start (open-loop sessions): its
+    /// latency counts from then, not from when it could be sent.
+    intended: Option<Instant>,
 }
 
 /// Plays user `index` from `start_after` until the crowd's duration ends
@@ -169,6 +174,7 @@ pub async fn play(crowd: Arc<Crowd>, index: usize, start_after: Duration) -> Use
         ledger: BTreeMap::new(),
         uncertain: BTreeMap::new(),
         paired: Vec::new(),
+        intended: None,
         crowd,
     };
     tokio::time::sleep_until(user.crowd.clock.at(start_after).into()).await;
@@ -369,8 +375,15 @@ impl User {
     /// after login as a forced logout.
     async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
         match self.prepare(method, path, body) {
-            Ok(request) => {
-                let exchange = exchange(request).await;
+            Ok(mut request) => {
+                let intended = self.intended.take();
+                if let Some(at) = intended {
+                    request.0 = self.crowd.clock.t_ms_of(at);
+                }
+                let mut exchange = exchange(request).await;
+                if let Some(at) = intended {
+                    exchange.latency = exchange.latency.max(at.elapsed());
+                }
                 self.absorb(exchange)
             }
             Err(t_ms) => {
@@ -416,6 +429,7 @@ impl User {
                 crowd.balancer.observe(self.index, &route, outcome);
                 crowd.live.failed.fetch_add(1, Ordering::Relaxed);
                 self.record.count(t_ms, Class::Failed, None, None);
+                self.record.sample(t_ms, 0, latency);
                 return Answer { status: None, node: None, body: None };
             }
         };
@@ -446,6 +460,7 @@ impl User {
             Class::Ok
         };
         self.record.count(t_ms, class, node.as_deref(), Some(latency));
+        self.record.sample(t_ms, status.as_u16(), latency);
         if class == Class::Unauthorized {
             self.forced_logout(t_ms, node.clone().unwrap_or_default());
         }
