@@ -168,6 +168,11 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// The side these nodes serve.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
     /// The nodes, in the order they were added.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -23,7 +23,7 @@ use crate::metrics::{Clock, Event, Events, Latency, Live, UserRecord, merge_time
 use crate::report::{Report, SideReport};
 use crate::router::{LoadBalancer, Policy, Router};
 use crate::runner::{UsageError, resolve_sides};
-use crate::scenario::{SideRun, Stage, all_findings};
+use crate::scenario::{Findings, SideRun, Stage, all_findings};
 use crate::services::{Needs, Services};
 use crate::side::{Backing, Side, TokenKeys};
 use crate::user::{Crowd, play};
@@ -62,7 +62,11 @@ pub async fn run(config: &Config) -> Result<Report> {
     };
     let mut reports = Vec::new();
     for (side, binary) in &sides {
-        let backing = Backing { redis_url: services.redis.url(), token_keys: token_keys.clone() };
+        let backing = Backing {
+            redis_url: services.redis.url(),
+            token_keys: token_keys.clone(),
+            node_args: config.scenario.node_args(*side),
+        };
         reports.push(run_side(config, *side, binary.clone(), &services, backing).await?);
     }
     let mut report = Report {
@@ -113,6 +117,7 @@ async fn run_side(
         haproxy.watch(clock);
     }
     let events = Arc::new(Events::new(clock));
+    let measured = Arc::new(Mutex::new(Findings::new()));
     let live = Arc::new(Live::default());
     let crowd = Arc::new(Crowd {
         client,
@@ -139,6 +144,7 @@ async fn run_side(
         events: Arc::clone(&events),
         clock,
         duration: config.duration,
+        measured: Arc::clone(&measured),
     };
     let scripted = config.scenario.script(stage).await;
     let mut users = Vec::with_capacity(config.users);
@@ -161,7 +167,8 @@ async fn run_side(
     scripted.with_context(|| format!("the {} script failed on the {side} side", config.scenario))?;
     users.sort_by(|a, b| a.name.cmp(&b.name));
     let events = events.snapshot();
-    let mut report = summarize(config, side, routing, &users, events, services);
+    let measured = std::mem::take(&mut *measured.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut report = summarize(config, side, routing, &users, events, services, measured);
     if let Some(haproxy) = haproxy {
         report.lb_balance = Some(haproxy.balance());
         report.lb_config = config.out_dir.as_ref().map(|_| haproxy.config_path().to_path_buf());
@@ -197,6 +204,7 @@ fn summarize(
     users: &[UserRecord],
     events: Vec<Event>,
     services: &Services,
+    measured: Findings,
 ) -> SideReport {
     let mut latency = new_histogram();
     let mut timeline = Vec::new();
@@ -221,7 +229,7 @@ fn summarize(
     timeline.truncate(usize::try_from(config.duration.as_millis() / 100).unwrap_or(usize::MAX).max(1));
     let requests = users.iter().map(|u| u.requests).sum();
     let failed_requests = users.iter().map(|u| u.failed).sum();
-    let findings = all_findings(config.scenario, &SideRun { users, events: &events, services });
+    let findings = all_findings(config.scenario, &SideRun { users, events: &events, services, measured: &measured });
     SideReport {
         side,
         invalid: invalid(requests, failed_requests),

@@ -1,5 +1,7 @@
 //! What a run leaves behind: the terminal table, a short verdict, the JSON
-//! report and an SVG timeline ([`svg`]).
+//! report and an SVG chart: the timeline ([`svg`]), or the chart a scenario
+//! draws itself ([`crate::Scenario::chart`], such as the memory curve of
+//! [`memory`]).
 
 use std::collections::BTreeSet;
 
@@ -11,6 +13,7 @@ use crate::metrics::EventKind;
 use crate::report::{Report, SideReport};
 use crate::runner::write_json;
 
+pub mod memory;
 mod svg;
 
 pub use svg::svg;
@@ -21,7 +24,8 @@ pub fn write_files(config: &Config, report: &mut Report) -> Result<()> {
     if let Some(dir) = &config.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let chart = dir.join(format!("{}.svg", report.scenario));
-        std::fs::write(&chart, svg(report)).with_context(|| format!("cannot write {}", chart.display()))?;
+        let drawn = config.scenario.chart(report).unwrap_or_else(|| svg(report));
+        std::fs::write(&chart, drawn).with_context(|| format!("cannot write {}", chart.display()))?;
         report.chart = Some(chart);
         let json = dir.join(format!("{}.json", report.scenario));
         report.json = Some(json.clone());
@@ -126,6 +130,10 @@ pub fn verdict(report: &Report) -> Vec<String> {
             EventKind::Restart => "the rolling restart began".to_string(),
             EventKind::RedisDown => "Redis went away".to_string(),
             EventKind::RedisUp => "Redis came back".to_string(),
+            EventKind::RedisFrozen => "Redis was frozen (SIGSTOP)".to_string(),
+            EventKind::RedisThawed => "Redis was thawed (SIGCONT)".to_string(),
+            EventKind::FloodStart => "the flood began".to_string(),
+            EventKind::FloodEnd => "the flood ended".to_string(),
         };
         lines.push(format!("At {:.1} s {what}.", event.t_ms as f64 / 1000.0));
     }

@@ -14,7 +14,11 @@
 //! They change what users do ([`Scenario::user_script`]) or what nodes are
 //! given ([`Scenario::shares_token_key`]), not the cluster. Two take Redis
 //! away: `redis-outage` stops it cleanly, `redis-crash` kills it and
-//! restarts it with whatever its persistence kept.
+//! restarts it with whatever its persistence kept. Three load the twins
+//! beyond what users do and sample the processes from outside (see
+//! [`crate::sample`]): `flood` (made-up ids and password-less logins at the
+//! generator's full rate), `redis-hang` (Redis frozen under full load) and
+//! `soak` (a long run with session churn).
 //!
 //! # Implementing a scenario
 //!
@@ -57,7 +61,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -93,6 +97,9 @@ scenarios! {
     logout_replay::LogoutReplay,
     key_mismatch::KeyMismatch,
     concurrent_cart::ConcurrentCart,
+    flood::Flood,
+    redis_hang::RedisHang,
+    soak::Soak,
 }
 
 /// A scenario's own numbers: a typed `Serialize` struct turned into the
@@ -136,6 +143,27 @@ pub trait Scenario: Send + Sync + fmt::Debug + 'static {
     /// scenarios that do not may share one Redis.
     fn stops_redis(&self) -> bool {
         false
+    }
+
+    /// Whether the scenario reads Redis's own counters (`INFO`, `DBSIZE`),
+    /// which another run sharing that Redis would disturb, or stops it: then
+    /// it wants a Redis of its own.
+    fn own_redis(&self) -> bool {
+        self.stops_redis()
+    }
+
+    /// Flags this scenario adds for `side`'s nodes (`--session-ttl`,
+    /// `--max-sessions`).
+    fn node_args(&self, side: Side) -> Vec<String> {
+        let _ = side;
+        Vec::new()
+    }
+
+    /// The run's SVG chart, when the scenario draws its own (the memory
+    /// curve of [`crate::output::memory`]); `None` draws the timeline.
+    fn chart(&self, report: &crate::Report) -> Option<String> {
+        let _ = report;
+        None
     }
 
     /// What users do beyond the usual loop.
@@ -194,6 +222,9 @@ pub struct Stage<'a> {
     pub clock: Clock,
     /// How long users play.
     pub duration: Duration,
+    /// What the script measured itself (samples from `/proc`, Redis's
+    /// counters): merged into the side's findings.
+    pub measured: Arc<Mutex<Findings>>,
 }
 
 impl Stage<'_> {
@@ -211,6 +242,8 @@ pub struct SideRun<'a> {
     pub events: &'a [Event],
     /// The services of the run.
     pub services: &'a Services,
+    /// What the script measured itself ([`Stage::measured`]).
+    pub measured: &'a Findings,
 }
 
 impl SideRun<'_> {
@@ -255,6 +288,7 @@ struct CookieSize {
 /// scenario reports.
 pub fn all_findings(scenario: &dyn Scenario, run: &SideRun<'_>) -> Findings {
     let mut findings = scenario.findings(run);
+    findings.extend(run.measured.iter().map(|(k, v)| (k.clone(), v.clone())));
     if let Some(mean) = run.sum(|u| u.sid_bytes_sum).checked_div(run.sum(|u| u.sid_cookies)) {
         let max = run.users.iter().map(|u| u.sid_bytes_max).max();
         findings.extend(findings_of(&CookieSize { sid_cookie_bytes_mean: mean, sid_cookie_bytes_max: max }));

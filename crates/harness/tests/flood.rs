@@ -1,0 +1,34 @@
+//! flood: made-up ids and password-less logins at the generator's full rate
+//! beside the usual users. Every made-up id is refused, the users keep
+//! their sessions, the nodes' memory stays near its own baseline, and on
+//! the Redis twin each made-up id costs exactly one `DEL` (its placeholder)
+//! and leaves no key behind.
+
+use crate::common;
+use harness::{Side, scenario};
+
+#[test]
+fn made_up_ids_are_refused_and_cost_the_redis_store_one_delete_each() {
+    let report = common::run_sides(&scenario::Flood, &[Side::Stateless, Side::Token], 24, 4);
+    for side in [Side::Stateless, Side::Token] {
+        let row = common::side(&report, side);
+        assert!(common::number(row, "flood_made_up_requests") > 0.0, "{side}: no flood was sent");
+        assert_eq!(common::number(row, "flood_made_up_401_share"), 1.0, "{side}: a made-up id was not refused");
+        assert!(common::number(row, "flood_logins") > 0.0, "{side}: no login flood");
+        assert_eq!(common::number(row, "flood_failed"), 0.0, "{side}");
+        assert_eq!(row.users_logged_out, 0, "{side}: the flood logged a user out");
+        assert_eq!(row.carts_lost, 0, "{side}");
+        let (first, peak) = (common::number(row, "rss_kib_before_flood"), common::number(row, "rss_kib_peak"));
+        assert!(first > 0.0 && peak < 2.0 * first, "{side}: node memory grew from {first} to {peak} KiB");
+    }
+    let stateless = common::side(&report, Side::Stateless);
+    let del = common::number(stateless, "redis_del_per_made_up_id");
+    assert!((0.9..=1.1).contains(&del), "one DEL per made-up id expected, measured {del}");
+    // The placeholders were deleted: no key per made-up id stays.
+    let made_up = common::number(stateless, "flood_made_up_requests");
+    let grew =
+        common::number(stateless, "redis_keys_after_made_up_ids") - common::number(stateless, "redis_keys_before");
+    assert!(grew < made_up / 100.0, "{grew} keys left after {made_up} made-up ids");
+    // The login flood is what fills Redis.
+    assert!(common::number(stateless, "redis_keys_after_logins") > common::number(stateless, "redis_keys_before"));
+}
