@@ -8,7 +8,7 @@
 
 #![allow(dead_code)] // Each bench binary uses a different part of this module.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use deadpool_redis::redis::{self, aio::MultiplexedConnection};
@@ -36,6 +36,12 @@ pub fn quick() -> Criterion {
 pub fn start_redis() -> RedisServer {
     RedisServer::start()
         .unwrap_or_else(|e| panic!("the benches need redis-server ({}): {e}", local_redis::INSTALL_HINT))
+}
+
+/// A private PostgreSQL on a free loopback port (`fsync` off), stopped on drop.
+pub fn start_postgres() -> local_postgres::PostgresServer {
+    local_postgres::PostgresServer::start()
+        .unwrap_or_else(|e| panic!("the benches need PostgreSQL ({}): {e}", local_postgres::INSTALL_HINT))
 }
 
 /// A name for the `n`-th benchmark user, the length of a typical login.
@@ -157,4 +163,32 @@ pub async fn seed_redis(
         raw_keys.push(key);
     }
     (credentials, raw_keys, conn)
+}
+
+/// How many requests the throughput benches keep in flight at once.
+pub const TASKS: usize = 64;
+
+/// Runs `iters` operations spread over [`TASKS`] tasks, each calling
+/// `op(task_index)` in a loop; returns the wall time until all are done.
+pub async fn in_tasks<F, Fut>(iters: u64, op: F) -> Duration
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let start = Instant::now();
+    let handles: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let share = iters / TASKS as u64 + u64::from((task as u64) < iters % TASKS as u64);
+            let op = op.clone();
+            tokio::spawn(async move {
+                for _ in 0..share {
+                    op(task).await;
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    start.elapsed()
 }
