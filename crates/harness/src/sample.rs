@@ -95,6 +95,8 @@ pub struct RedisCounters {
     pub used_memory: u64,
     /// `DBSIZE`: keys held (expired keys Redis has not removed yet included).
     pub keys: u64,
+    /// `evicted_keys` of `INFO stats`: keys `maxmemory` made Redis drop.
+    pub evicted_keys: u64,
     /// Calls per command (`INFO commandstats`), lower-case names; the
     /// harness's own `info` and `dbsize` are left out.
     pub calls: BTreeMap<String, u64>,
@@ -106,8 +108,14 @@ impl RedisCounters {
     pub fn read(server: &RedisServer) -> std::io::Result<RedisCounters> {
         let memory = server.command(&["INFO", "memory"])?;
         let stats = server.command(&["INFO", "commandstats"])?;
+        let evicted = server.command(&["INFO", "stats"])?;
         let keys = server.command(&["DBSIZE"])?.trim().parse().unwrap_or(0);
-        Ok(RedisCounters { used_memory: info_field(&memory, "used_memory").unwrap_or(0), keys, calls: calls(&stats) })
+        Ok(RedisCounters {
+            used_memory: info_field(&memory, "used_memory").unwrap_or(0),
+            keys,
+            evicted_keys: info_field(&evicted, "evicted_keys").unwrap_or(0),
+            calls: calls(&stats),
+        })
     }
 
     /// Reads them from the harness's own Redis on a blocking thread;
@@ -255,6 +263,15 @@ impl Span {
 pub fn mean_between(samples: &[Sample], from_ms: u64, to_ms: u64, figure: impl Fn(&Sample) -> u64) -> Option<f64> {
     let picked: Vec<u64> = samples.iter().filter(|s| s.t_ms >= from_ms && s.t_ms < to_ms).map(figure).collect();
     (!picked.is_empty()).then(|| picked.iter().sum::<u64>() as f64 / picked.len() as f64)
+}
+
+/// The harness's own Redis, when the stage's side uses it, to read its
+/// counters (`None` on a side without Redis, or with `--redis-url`).
+pub fn side_redis(stage: &crate::scenario::Stage<'_>) -> Option<Arc<Mutex<RedisServer>>> {
+    match stage.cluster.side().info().needs_redis {
+        true => stage.services.redis.own("counters"),
+        false => None,
+    }
 }
 
 /// How often a run's nodes are sampled: 200 samples a run, 20 ms to 1 s

@@ -32,3 +32,24 @@ fn made_up_ids_are_refused_and_cost_the_redis_store_one_delete_each() {
     // The login flood is what fills Redis.
     assert!(common::number(stateless, "redis_keys_after_logins") > common::number(stateless, "redis_keys_before"));
 }
+
+#[test]
+fn a_login_flood_cannot_grow_a_stateful_node_past_its_bound() {
+    // One node, so that a second or two of logins at a debug build's rate
+    // passes its bound.
+    let mut config = harness::Config::new(&scenario::Flood);
+    config.nodes = 1;
+    config.users = 16;
+    config.duration = std::time::Duration::from_secs(12);
+    config.sides = Some(vec![Side::Stateful]);
+    let report = harness::run_blocking(&config).expect("the flood ran");
+    let row = common::side(&report, Side::Stateful);
+    let n = |key: &str| common::number(row, key);
+    // What the node reports as its bound: the scenario's --max-sessions.
+    let bound = n("max_sessions_per_node");
+    assert!(bound > 0.0);
+    assert!(n("sessions_evicted") > 0.0, "nothing evicted after {} logins", n("flood_logins"));
+    assert!(n("sessions_held_after") <= bound, "{} sessions held", n("sessions_held_after"));
+    assert_eq!(n("flood_made_up_401_share"), 1.0);
+    assert!(n("rss_kib_peak") < 2.0 * n("rss_kib_before_flood"), "the node's memory grew past its bound");
+}

@@ -9,15 +9,18 @@
 //! |---|---|
 //! | 0 to 15 % | users log in and settle |
 //! | 15 to 30 % | baseline: Redis's commands per user request |
-//! | 30 to 55 % | made-up ids: every answer must be 401; Redis's commands per made-up id |
-//! | 55 to 80 % | login flood: nodes' memory, Redis's memory, sessions evicted |
+//! | 30 to 45 % | made-up ids: every answer must be 401; Redis's commands per made-up id |
+//! | 45 to 80 % | login flood: nodes' memory, Redis's memory (under a `maxmemory` set for it), sessions evicted |
 //! | 80 to 100 % | after |
 //!
 //! The node's resident memory is sampled throughout ([`crate::sample`]); the
 //! chart is its curve. The stateful twin's nodes run with `--max-sessions`
 //! [`MAX_SESSIONS`], so a login flood evicts the least recently used
 //! sessions instead of growing the node; a user evicted that way gets 401
-//! and counts as logged out in the table, like any other.
+//! and counts as logged out in the table, like any other. The Redis twin's
+//! answer is Redis's own bound: for the login flood the harness sets its
+//! Redis's `maxmemory` to what it held plus [`REDIS_HEADROOM`], with the
+//! `volatile-lru` policy, and lifts it afterwards.
 
 use anyhow::Result;
 use futures::future::BoxFuture;
@@ -28,13 +31,17 @@ use super::{Findings, Scenario, SideRun, Stage, findings_of, ratio};
 use crate::flood::{FloodPlan, Load};
 use crate::metrics::EventKind;
 use crate::report::Report;
-use crate::sample::{RedisCounters, Sampler, every, health_counters, memory_curve, rss_at};
+use crate::sample::{RedisCounters, Sampler, every, health_counters, side_redis, memory_curve, rss_at};
 use crate::services::Services;
 use crate::side::Side;
 
 /// The stateful twin's `--max-sessions` in this scenario, per node: small
 /// enough that the login flood reaches it within a second or two.
-pub const MAX_SESSIONS: u64 = 2000;
+pub const MAX_SESSIONS: u64 = 500;
+/// The Redis twin's `maxmemory` during the login flood: what Redis held
+/// when the flood began, plus this much. With `volatile-lru`, as the RAM
+/// store's bound, the least recently used sessions go.
+pub const REDIS_HEADROOM: u64 = 1024 * 1024;
 /// The flood's connections per side (half made-up ids, half logins when
 /// both run), spread over the nodes.
 const CONNECTIONS: usize = 8;
@@ -93,6 +100,9 @@ struct RedisFigures {
     redis_used_memory_kib_before: u64,
     redis_used_memory_kib_after_made_up_ids: u64,
     redis_used_memory_kib_after_logins: u64,
+    /// The `maxmemory` set for the login flood, and the keys it evicted.
+    redis_maxmemory_kib: Option<u64>,
+    redis_evicted_keys: u64,
 }
 
 impl Scenario for Flood {
@@ -125,11 +135,7 @@ impl Scenario for Flood {
             let urls: Vec<_> = stage.cluster.nodes().iter().map(|n| n.url()).collect();
             let pids = stage.cluster.nodes().iter().filter_map(|n| n.pid()).collect();
             let sampler = Sampler::start(pids, None, stage.clock, every(stage.duration));
-            // Redis's counters, on a side whose nodes use it.
-            let redis = match stage.cluster.side().info().needs_redis {
-                true => stage.services.redis.own("counters"),
-                false => None,
-            };
+            let redis = side_redis(&stage);
             let read = || async {
                 match &redis {
                     Some(server) => RedisCounters::read_shared(server).await,
@@ -151,15 +157,27 @@ impl Scenario for Flood {
             stage.at(0.30).await;
             let (baseline_to, before) = (stage.clock.t_ms(), read().await);
             stage.events.record(EventKind::FloodStart, "made-up ids");
-            let made_up = crate::flood::run(&phase(0.30, 0.55, vec![Load::MadeUpIds], 1), stage.clock).await?;
+            let made_up = crate::flood::run(&phase(0.30, 0.45, vec![Load::MadeUpIds], 1), stage.clock).await?;
             let made_up_to = stage.clock.t_ms();
             let after_made_up = read().await;
+            // Redis's bound, as the RAM store has its own: set for the login
+            // flood, lifted after it.
+            let maxmemory = match (&redis, &after_made_up) {
+                (Some(server), Some(counters)) => {
+                    let bound = counters.used_memory + REDIS_HEADROOM;
+                    set_maxmemory(server, bound).await.then_some(bound)
+                }
+                _ => None,
+            };
             stage.events.record(EventKind::FloodStart, "logins");
             let logins_from = stage.clock.t_ms();
-            let logins = crate::flood::run(&phase(0.55, 0.80, vec![Load::Logins], 2), stage.clock).await?;
+            let logins = crate::flood::run(&phase(0.45, 0.80, vec![Load::Logins], 2), stage.clock).await?;
             let logins_to = stage.clock.t_ms();
             stage.events.record(EventKind::FloodEnd, "flood");
             let after_logins = read().await;
+            if let (Some(server), Some(_)) = (&redis, maxmemory) {
+                set_maxmemory(server, 0).await;
+            }
             let client = reqwest::Client::new();
             let mut health = Vec::new();
             for url in &urls {
@@ -182,6 +200,7 @@ impl Scenario for Flood {
                         made_up: (&after_made_up, made_up_to.saturating_sub(baseline_to)),
                         after_logins: &after_logins,
                         made_up_requests: made_up.sent(Load::MadeUpIds),
+                        maxmemory,
                     }))
                 }
                 _ => None,
@@ -274,6 +293,7 @@ struct RedisWindows<'a> {
     made_up: (&'a RedisCounters, u64),
     after_logins: &'a RedisCounters,
     made_up_requests: u64,
+    maxmemory: Option<u64>,
 }
 
 fn redis_figures(w: RedisWindows<'_>) -> RedisFigures {
@@ -302,5 +322,20 @@ fn redis_figures(w: RedisWindows<'_>) -> RedisFigures {
         redis_used_memory_kib_before: before.used_memory / 1024,
         redis_used_memory_kib_after_made_up_ids: after_made_up.used_memory / 1024,
         redis_used_memory_kib_after_logins: w.after_logins.used_memory / 1024,
+        redis_maxmemory_kib: w.maxmemory.map(|b| b / 1024),
+        redis_evicted_keys: w.after_logins.evicted_keys.saturating_sub(after_made_up.evicted_keys),
     }
+}
+
+/// `CONFIG SET maxmemory BYTES` with `volatile-lru` (0 lifts the bound);
+/// whether Redis took it.
+async fn set_maxmemory(server: &std::sync::Arc<std::sync::Mutex<local_redis::RedisServer>>, bytes: u64) -> bool {
+    let server = std::sync::Arc::clone(server);
+    tokio::task::spawn_blocking(move || {
+        let server = server.lock().unwrap_or_else(|e| e.into_inner());
+        server.command(&["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]).is_ok()
+            && server.command(&["CONFIG", "SET", "maxmemory", &bytes.to_string()]).is_ok()
+    })
+    .await
+    .unwrap_or(false)
 }

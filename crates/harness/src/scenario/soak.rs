@@ -1,9 +1,9 @@
 //! `soak`: a long run with session churn. The usual users play throughout,
-//! and from a tenth to three quarters of the run churn workers keep
+//! and from a tenth to about two thirds of the run churn workers keep
 //! logging new users in, who make a couple of requests and then either log
 //! out or simply go idle, so that their sessions expire after the nodes'
-//! short `--session-ttl` ([`SESSION_TTL_S`]). The last quarter has no
-//! churn: what expired must be gone by the end.
+//! short `--session-ttl` ([`SESSION_TTL_S`]). The last third has no churn:
+//! what expired must be gone by the end.
 //!
 //! What a long-lived server must show: resident memory that levels off
 //! rather than creeps up with every session ever made, and expired sessions
@@ -25,7 +25,7 @@ use super::{Findings, Scenario, SideRun, Stage, findings_of};
 use crate::bench::http::Connection;
 use crate::metrics::{Clock, EventKind};
 use crate::report::Report;
-use crate::sample::{RedisCounters, Sampler, every, health_counters, mean_between, memory_curve};
+use crate::sample::{RedisCounters, Sampler, every, health_counters, side_redis, mean_between, memory_curve};
 use crate::services::Services;
 use crate::side::Side;
 
@@ -40,7 +40,7 @@ const THINK: Duration = Duration::from_millis(20);
 /// Sessions a churn worker makes at most, whatever the duration.
 const MAX_SESSIONS_PER_WORKER: u64 = 200_000;
 /// Where the churn runs, as fractions of the run.
-const CHURN: (f64, f64) = (0.1, 0.75);
+const CHURN: (f64, f64) = (0.1, 0.65);
 
 /// A long run with session churn.
 #[derive(Debug)]
@@ -117,10 +117,7 @@ impl Scenario for Soak {
             let urls: Vec<String> = stage.cluster.nodes().iter().map(|n| n.url()).collect();
             let pids = stage.cluster.nodes().iter().filter_map(|n| n.pid()).collect();
             let sampler = Sampler::start(pids, None, stage.clock, every(stage.duration));
-            let redis = match stage.cluster.side().info().needs_redis {
-                true => stage.services.redis.own("counters"),
-                false => None,
-            };
+            let redis = side_redis(&stage);
             // Sessions held, sampled beside the memory, a few times less often.
             let held: Arc<Mutex<Vec<Held>>> = Arc::default();
             let counting = tokio::spawn(count_sessions(urls, redis, stage.clock, every(stage.duration) * 4, {
@@ -185,7 +182,7 @@ impl Scenario for Soak {
 
     fn notes(&self, _: &Services) -> Vec<String> {
         vec![format!(
-            "Nodes run with --session-ttl {SESSION_TTL_S}: churned users who go idle expire, and the last quarter \
+            "Nodes run with --session-ttl {SESSION_TTL_S}: churned users who go idle expire, and the last third \
              of the run has no churn, so what they held must be freed by the end."
         )]
     }
