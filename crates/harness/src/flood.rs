@@ -64,6 +64,24 @@ pub struct FloodPlan {
     pub seed: u64,
     /// Keep every request's times and status ([`FloodRecord::each`]).
     pub keep_each: bool,
+    /// On a token side, what its tokens look like ([`token_shape`]): made-up
+    /// credentials are then tokens with a random signature.
+    pub token_shape: Option<TokenShape>,
+}
+
+/// A token's signed part and its signature's length.
+pub type TokenShape = (String, usize);
+
+/// What the credentials of the node at `addr` look like: a token's
+/// (`Some`), or a plain session id (`None`). Logs a user in and out again.
+pub async fn token_shape(addr: SocketAddr) -> Result<Option<TokenShape>> {
+    let mut connection = Connection::open(addr).await?;
+    connection.log_in("flood-shape").await?;
+    let cookie = connection.cookie.clone().unwrap_or_default();
+    let value = cookie.strip_prefix("sid=").unwrap_or(&cookie);
+    let shape = value.rsplit_once('.').map(|(body, signature)| (body.to_string(), signature.len()));
+    connection.exchange("POST", "/logout", b"", true).await?;
+    Ok(shape)
 }
 
 /// One request of a flood that keeps each ([`FloodPlan::keep_each`]).
@@ -144,6 +162,7 @@ pub async fn run(plan: &FloodPlan, clock: Clock) -> Result<FloodRecord> {
         until: tokio::time::Instant::now() + plan.duration,
         clock,
         keep_each: plan.keep_each,
+        token_shape: plan.token_shape.clone(),
     });
     let started = clock.t_ms();
     let mut tasks = tokio::task::JoinSet::new();
@@ -178,23 +197,16 @@ struct Shared {
     until: tokio::time::Instant,
     clock: Clock,
     keep_each: bool,
+    token_shape: Option<TokenShape>,
 }
 
 /// One connection's loop.
 async fn drive(addr: SocketAddr, load: Load, index: usize, seed: u64, shared: Arc<Shared>) -> Result<FloodRecord> {
-    let Shared { ref budget, until, clock, keep_each } = *shared;
+    let Shared { ref budget, until, clock, keep_each, ref token_shape } = *shared;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut connection = Connection::open(addr).await?;
-    // A token side's made-up credential is a real token with a random
-    // signature, so it is well formed down to its last part.
-    let mut token_body = None;
-    if load != Load::Logins {
+    if load == Load::LoggedIn {
         connection.log_in(&format!("flood-{index}")).await?;
-        let cookie = connection.cookie.clone().unwrap_or_default();
-        let value = cookie.strip_prefix("sid=").unwrap_or(&cookie);
-        if let Some((body, signature)) = value.rsplit_once('.') {
-            token_body = Some((body.to_string(), signature.len()));
-        }
     }
     let mut record = FloodRecord::default();
     let (mut sent, mut statuses) = (0_u64, BTreeMap::new());
@@ -205,7 +217,7 @@ async fn drive(addr: SocketAddr, load: Load, index: usize, seed: u64, shared: Ar
         let sent_ms = clock.t_ms();
         let answer = match load {
             Load::MadeUpIds => {
-                connection.cookie = Some(format!("sid={}", made_up(&mut rng, token_body.as_ref())));
+                connection.cookie = Some(format!("sid={}", made_up(&mut rng, token_shape.as_ref())));
                 connection.exchange("GET", "/me", b"", true).await
             }
             Load::Logins => {
@@ -230,9 +242,10 @@ async fn drive(addr: SocketAddr, load: Load, index: usize, seed: u64, shared: Ar
 }
 
 /// A credential no server issued: 128 random bits written as a session id
-/// (22 base64url characters), or `token_body` with a random signature.
-fn made_up(rng: &mut rand::rngs::StdRng, token_body: Option<&(String, usize)>) -> String {
-    match token_body {
+/// (22 base64url characters), or a token of `token_shape` with a random
+/// signature.
+fn made_up(rng: &mut rand::rngs::StdRng, token_shape: Option<&TokenShape>) -> String {
+    match token_shape {
         None => URL_SAFE_NO_PAD.encode(rng.random::<u128>().to_le_bytes()),
         Some((body, signature_len)) => {
             let mut signature = Vec::with_capacity(signature_len.div_ceil(4) * 3);

@@ -9,7 +9,7 @@ use harness::{Side, scenario};
 
 #[test]
 fn made_up_ids_are_refused_and_cost_the_redis_store_one_delete_each() {
-    let report = common::run_sides(&scenario::Flood, &[Side::Stateless, Side::Token], 24, 4);
+    let report = common::run_sides(&scenario::Flood, &[Side::Stateless, Side::Token], 24, 6);
     for side in [Side::Stateless, Side::Token] {
         let row = common::side(&report, side);
         assert!(common::number(row, "flood_made_up_requests") > 0.0, "{side}: no flood was sent");

@@ -136,6 +136,10 @@ impl Scenario for Flood {
             let pids = stage.cluster.nodes().iter().filter_map(|n| n.pid()).collect();
             let sampler = Sampler::start(pids, None, stage.clock, every(stage.duration));
             let redis = side_redis(&stage);
+            // What a made-up credential must look like, learnt before the
+            // baseline so that its login and logout are not counted.
+            let token_shape = crate::flood::token_shape(nodes[0]).await?;
+
             let read = || async {
                 match &redis {
                     Some(server) => RedisCounters::read_shared(server).await,
@@ -150,6 +154,7 @@ impl Scenario for Flood {
                 duration: stage.duration.mul_f64(to - from),
                 seed,
                 keep_each: false,
+                token_shape: token_shape.clone(),
             };
 
             stage.at(0.15).await;

@@ -130,6 +130,7 @@ impl Scenario for RedisHang {
                 duration: stage.duration.mul_f64(0.85),
                 seed: 3,
                 keep_each: true,
+                token_shape: None,
             };
             stage.at(0.1).await;
             let clock = stage.clock;
