@@ -74,6 +74,12 @@ pub struct SideReport {
     pub carts_lost: usize,
     /// Requests served per node (from `X-Node`).
     pub per_node_requests: BTreeMap<String, u64>,
+    /// Requests served per node in each whole second of the run (from
+    /// `X-Node`), kept for scenarios about where the load goes
+    /// ([`crate::Scenario::charts_node_shares`]); the chart draws each
+    /// node's share from it. Absent for the other scenarios.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_node_per_second: BTreeMap<String, Vec<u64>>,
     /// Latency of answered requests.
     pub latency_ms: Latency,
     /// Per-100 ms counts.

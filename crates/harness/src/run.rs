@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cluster::Cluster;
 use crate::config::{Config, Lb};
 use crate::haproxy::{Files, Haproxy};
-use crate::metrics::{Clock, Event, Events, Latency, Live, UserRecord, merge_timeline, new_histogram};
+use crate::metrics::{Clock, Event, Events, Latency, Live, UserRecord, cut_timeline, merge_timeline, new_histogram};
 use crate::report::{Report, SideReport};
 use crate::router::{LoadBalancer, Policy, Router};
 use crate::runner::{UsageError, resolve_sides};
@@ -210,12 +210,24 @@ fn summarize(
     let mut timeline = Vec::new();
     let mut per_node_requests = BTreeMap::new();
     let mut per_node_logins = BTreeMap::new();
+    let mut per_node_per_second: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut logouts = Vec::new();
     for user in users {
         latency.add(&user.latency_us).ok();
         merge_timeline(&mut timeline, &user.timeline);
         for (node, n) in &user.per_node {
             *per_node_requests.entry(node.clone()).or_insert(0) += n;
+        }
+        if config.scenario.charts_node_shares() {
+            for (node, seconds) in &user.per_node_seconds {
+                let into = per_node_per_second.entry(node.clone()).or_default();
+                if into.len() < seconds.len() {
+                    into.resize(seconds.len(), 0);
+                }
+                for (sum, n) in into.iter_mut().zip(seconds) {
+                    *sum += n;
+                }
+            }
         }
         for login in &user.logins {
             *per_node_logins.entry(login.node.clone()).or_insert(0) += 1;
@@ -225,8 +237,11 @@ fn summarize(
     let forced_logouts = logouts.len();
     logouts.sort_by_key(|l| l.t_ms);
     logouts.truncate(LOGOUTS_KEPT);
-    // Slices past the end hold requests that started in the last moment.
-    timeline.truncate(usize::try_from(config.duration.as_millis() / 100).unwrap_or(usize::MAX).max(1));
+    cut_timeline(&mut timeline, usize::try_from(config.duration.as_millis() / 100).unwrap_or(usize::MAX));
+    let seconds = usize::try_from(config.duration.as_millis().div_ceil(1000)).unwrap_or(usize::MAX);
+    for counts in per_node_per_second.values_mut() {
+        counts.truncate(seconds);
+    }
     let requests = users.iter().map(|u| u.requests).sum();
     let failed_requests = users.iter().map(|u| u.failed).sum();
     let findings = all_findings(config.scenario, &SideRun { users, events: &events, services, measured: &measured });
@@ -242,6 +257,7 @@ fn summarize(
         users_logged_out: users.iter().filter(|u| !u.logouts.is_empty()).count(),
         carts_lost: users.iter().filter(|u| !u.cart_losses.is_empty()).count(),
         per_node_requests,
+        per_node_per_second,
         latency_ms: Latency::of(&latency),
         findings,
         timeline,

@@ -32,4 +32,5 @@ fn the_token_twin_loses_one_of_two_concurrent_adds_and_the_stores_lose_none() {
         assert_eq!(side.users_logged_out, 0, "{}", side.side);
         assert_eq!(side.other_client_errors, 0, "{}", side.side);
     }
+    common::assert_chart_sums(&report, ("concurrent_adds_lost", "concurrent_adds_checked"), "lost");
 }

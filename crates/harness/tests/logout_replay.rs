@@ -28,6 +28,7 @@ fn a_captured_cookie_outlives_the_logout_only_on_the_token_twin_without_a_deny_l
         assert_eq!(side.users_logged_out, 0, "{}", side.side);
         assert_eq!(side.failed_requests, 0, "{}", side.side);
     }
+    common::assert_chart_sums(&report, ("replays_accepted", "replays_sent"), "accepted");
     let names: Vec<_> = report.sides.iter().map(|s| s.side.name()).collect();
     assert_eq!(names, ["stateful", "stateless", "token", "token-revocation"]);
 }

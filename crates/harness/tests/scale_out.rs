@@ -31,5 +31,13 @@ fn a_new_node_gets_only_new_sticky_users_but_a_full_stateless_share() {
     for side in [stateful, stateless] {
         assert_eq!(side.users_logged_out, 0, "{}", side.side);
         assert_eq!(side.per_node_requests.len(), 4, "{}", side.side);
+        // The chart's per-node strip counts the same requests.
+        let per_second: u64 = side.per_node_per_second.values().flatten().sum();
+        let total: u64 = side.per_node_requests.values().sum();
+        assert!(per_second <= total && per_second * 10 >= total * 9, "{}: {per_second} of {total}", side.side);
+    }
+    let chart = common::chart_texts(&report);
+    for node in ["stateful-1", "stateful-4 (joined)", "stateless-4 (joined)"] {
+        assert!(chart.iter().any(|t| t == node), "the chart's share strip names {node}: {chart:?}");
     }
 }

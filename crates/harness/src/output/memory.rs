@@ -3,17 +3,23 @@
 //! `flood`, `redis-hang` and `soak` scenarios keep (`[t_ms, KiB]` pairs, see
 //! [`crate::sample::memory_curve`]). Plain SVG text.
 //!
-//! The colours are the Okabe–Ito palette, which readers with any common
-//! colour-vision deficiency can tell apart; each line also has its own
-//! dash pattern, so the chart reads in grey as well.
+//! The colours are the Okabe–Ito palette of [`super::draw`], which readers
+//! with any common colour-vision deficiency can tell apart; each line also
+//! has its own dash pattern, so the chart reads in grey as well.
 
 use std::fmt::Write as _;
 
+use super::draw::{colour, escape};
 use crate::report::Report;
 
-/// Okabe–Ito blue, vermilion, bluish green, reddish purple; and a dash
-/// pattern per line.
-const LINES: [(&str, &str); 4] = [("#0072B2", "none"), ("#D55E00", "8,4"), ("#009E73", "2,3"), ("#CC79A7", "10,3,2,3")];
+/// Okabe–Ito blue, vermillion, bluish green, reddish purple
+/// ([`super::draw::colour`]); and a dash pattern per line.
+const LINES: [(&str, &str); 4] = [
+    (colour::BLUE, "none"),
+    (colour::VERMILLION, "8,4"),
+    (colour::BLUISH_GREEN, "2,3"),
+    (colour::REDDISH_PURPLE, "10,3,2,3"),
+];
 
 /// The memory chart of `report` under `title`.
 pub fn chart(report: &Report, title: &str) -> String {
@@ -140,10 +146,6 @@ pub fn chart(report: &Report, title: &str) -> String {
 fn nice_ceiling(value: f64) -> f64 {
     let power = 10_f64.powf(value.log10().floor());
     [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * power).find(|&v| v >= value - 1e-9).unwrap_or(10.0 * power)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! What a run leaves behind: the terminal table, a short verdict, the JSON
-//! report and an SVG chart: the timeline ([`svg`]), or the chart a scenario
-//! draws itself ([`crate::Scenario::chart`], such as the memory curve of
-//! [`memory`]).
+//! report and an SVG chart: the timeline ([`svg`], drawn with the pieces
+//! of [`draw`]: a colour-blind-safe palette, hatch patterns, axis ticks,
+//! event labels that do not overlap), or the chart a scenario draws itself
+//! ([`crate::Scenario::chart`], such as the memory curve of [`memory`]).
 
 use std::collections::BTreeSet;
 
@@ -13,10 +14,11 @@ use crate::metrics::EventKind;
 use crate::report::{Report, SideReport};
 use crate::runner::write_json;
 
+pub mod draw;
 pub mod memory;
 mod svg;
 
-pub use svg::svg;
+pub use svg::{LEGEND, REQUESTS_AXIS, svg};
 
 /// Writes the JSON report and the SVG chart into `out_dir`, and the JSON
 /// report to `--json` as well, and records the paths in `report`.

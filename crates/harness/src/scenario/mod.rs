@@ -166,6 +166,13 @@ pub trait Scenario: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Whether the report keeps each node's requests per second
+    /// (`per_node_per_second`), which the chart draws as each node's share
+    /// over time: for scenarios whose finding is where the load goes.
+    fn charts_node_shares(&self) -> bool {
+        false
+    }
+
     /// What users do beyond the usual loop.
     fn user_script(&self) -> Script {
         Script::Shop

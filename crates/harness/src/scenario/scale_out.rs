@@ -39,6 +39,10 @@ impl Scenario for ScaleOut {
         "a node joins a third of the way in: where new and old users go"
     }
 
+    fn charts_node_shares(&self) -> bool {
+        true
+    }
+
     /// Users keep arriving over the first two thirds of the run.
     fn arrival(&self, index: usize, users: usize, duration: Duration) -> Duration {
         spread(duration.mul_f64(2.0 / 3.0), index, users)

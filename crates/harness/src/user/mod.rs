@@ -257,12 +257,15 @@ impl User {
         // An acknowledged add the cart does not show is lost. Only adds a
         // cart read checked count, so the share is not diluted by the last
         // pair of the run, which no read follows.
+        let t_ms = self.crowd.clock.t_ms();
         for item in std::mem::take(&mut self.paired) {
             self.record.paired_adds += 1;
+            self.record.bucket(t_ms).concurrent_adds_checked += 1;
             let want = self.ledger.get(&item).copied().unwrap_or(0);
             let got = server.get(&item).copied().unwrap_or(0);
             if got < want {
                 self.record.paired_adds_lost += 1;
+                self.record.bucket(t_ms).concurrent_adds_lost += 1;
             }
         }
         self.ledger = server;
@@ -337,6 +340,7 @@ impl User {
     /// balancer, outside the user's own counts. 200 means the logged-out
     /// session still works.
     async fn replay(&mut self, sid: &str) {
+        let t_ms = self.crowd.clock.t_ms();
         let Some(route) = self.crowd.balancer.route(self.index) else {
             return;
         };
@@ -354,8 +358,10 @@ impl User {
         };
         self.crowd.balancer.observe(self.index, &route, outcome);
         self.record.replays_sent += 1;
+        self.record.bucket(t_ms).replays_sent += 1;
         if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
             self.record.replays_accepted += 1;
+            self.record.bucket(t_ms).replays_accepted += 1;
         }
     }
 

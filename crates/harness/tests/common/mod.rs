@@ -39,10 +39,35 @@ pub fn run_sides(scenario: &'static dyn Scenario, sides: &[Side], users: usize, 
     config.sides = Some(sides.to_vec());
     let redis = (!scenario.own_redis()).then(shared_redis);
     config.redis_url = redis.as_ref().map(|r| r.url());
-    match harness::run_blocking(&config) {
+    let report = match harness::run_blocking(&config) {
         Ok(report) => report,
         Err(e) => panic!("{scenario} failed: {e:#} (are the server binaries built? `cargo build --workspace --bins`)"),
+    };
+    chart_texts(&report);
+    report
+}
+
+/// The texts of `report`'s chart, after checking what every chart must
+/// have: well-formed SVG, a lane per side with its labelled y axis, and
+/// the legend's entries.
+pub fn chart_texts(report: &Report) -> Vec<String> {
+    let svg = harness::output::svg(report);
+    let document = roxmltree::Document::parse(&svg)
+        .unwrap_or_else(|e| panic!("the {} chart is not well-formed: {e}", report.scenario));
+    let texts: Vec<String> = document
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect())
+        .collect();
+    let count = |wanted: &str| texts.iter().filter(|t| *t == wanted).count();
+    assert_eq!(count(harness::output::REQUESTS_AXIS), report.sides.len(), "a y axis per lane: {texts:?}");
+    for entry in harness::output::LEGEND {
+        assert_eq!(count(entry), 1, "legend entry `{entry}`: {texts:?}");
     }
+    for side in &report.sides {
+        assert_eq!(count(&format!("{} ({})", side.side, side.routing)), 1, "a lane for {}", side.side);
+    }
+    texts
 }
 
 /// The row of `side`.
@@ -56,4 +81,15 @@ pub fn number(side: &SideReport, key: &str) -> f64 {
         .get(key)
         .and_then(|v| v.as_f64())
         .unwrap_or_else(|| panic!("no numeric finding `{key}` for {}: {:?}", side.side, side.findings))
+}
+
+/// Asserts that every lane's strip sums to its findings `(part, whole)`
+/// ("930 of 1860 lost"): the series the chart draws over time counts what
+/// the findings count.
+pub fn assert_chart_sums(report: &Report, (part, whole): (&str, &str), what: &str) {
+    let chart = chart_texts(report);
+    for side in &report.sides {
+        let sum = format!("{} of {} {what}", number(side, part), number(side, whole));
+        assert!(chart.contains(&sum), "{}: no `{sum}` in the chart: {chart:?}", side.side);
+    }
 }
