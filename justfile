@@ -57,6 +57,12 @@ fuzz-each seconds runs:
 fuzz-tool:
     command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
+# Every twin under steady load with session churn, one after another (docs/reliability-load.md).
+# A soak of `per_side` per twin, about ten minutes in all: memory levels off, expired sessions are freed.
+soak per_side="3m": deps
+    cargo build --release --workspace --bins
+    target/release/harness run soak --duration {{per_side}} --users 100
+
 # Lookups in RAM and Redis, Redis under 64 tasks beside redis-benchmark, RAM per session and
 # `/me` beside actix-session, the store on redis-rs and on a cluster (redis_topologies).
 # Plots: target/criterion/report/index.html; docs/benchmarks.md.

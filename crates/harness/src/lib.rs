@@ -104,6 +104,12 @@
 //! - [`bench`]: `harness bench`, closed-loop HTTP load on one node per side
 //!   (its HTTP/1.1 generator, the wrk runner, its report).
 //! - [`cpu`]: the CPU time a process has used, from `/proc`, for `harness bench`.
+//! - [`flood`]: load beyond the users' at the generator's full rate (made-up
+//!   ids, password-less logins, logged-in requests), for `flood` and
+//!   `redis-hang`.
+//! - [`sample`]: what a run reads about its processes from outside: memory,
+//!   threads and open files from `/proc`, bytes queued toward Redis, the
+//!   nodes' `/healthz` counters and Redis's `INFO`.
 //!
 //! # Where the next features go
 //!
@@ -138,6 +144,7 @@ pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod cpu;
+pub mod flood;
 pub mod haproxy;
 pub mod metrics;
 pub mod objective;
@@ -146,6 +153,7 @@ pub mod report;
 pub mod router;
 pub mod run;
 pub mod runner;
+pub mod sample;
 pub mod scenario;
 pub mod services;
 pub mod side;

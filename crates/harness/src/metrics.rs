@@ -106,6 +106,14 @@ pub enum EventKind {
     RedisDown,
     /// Redis answers again.
     RedisUp,
+    /// Redis was frozen (SIGSTOP): its socket is open, nothing answers.
+    RedisFrozen,
+    /// A frozen Redis was let go on (SIGCONT).
+    RedisThawed,
+    /// A flood of made-up requests began.
+    FloodStart,
+    /// The flood ended.
+    FloodEnd,
 }
 
 impl EventKind {
@@ -120,6 +128,10 @@ impl EventKind {
             EventKind::Restart => "restart",
             EventKind::RedisDown => "redis-down",
             EventKind::RedisUp => "redis-up",
+            EventKind::RedisFrozen => "redis-frozen",
+            EventKind::RedisThawed => "redis-thawed",
+            EventKind::FloodStart => "flood-start",
+            EventKind::FloodEnd => "flood-end",
         }
     }
 }

@@ -62,7 +62,11 @@ pub async fn run(config: &Config) -> Result<Report> {
     };
     let mut reports = Vec::new();
     for (side, binary) in &sides {
-        let backing = Backing { redis_url: services.redis.url(), token_keys: token_keys.clone() };
+        let backing = Backing {
+            redis_url: services.redis.url(),
+            token_keys: token_keys.clone(),
+            node_args: config.scenario.node_args(*side),
+        };
         reports.push(run_side(config, *side, binary.clone(), &services, backing).await?);
     }
     let mut report = Report {

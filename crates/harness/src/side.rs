@@ -56,6 +56,9 @@ pub struct Backing {
     pub redis_url: Option<String>,
     /// The key token nodes sign with.
     pub token_keys: TokenKeys,
+    /// Flags the scenario adds for this side's nodes (`--session-ttl`,
+    /// `--max-sessions`).
+    pub node_args: Vec<String>,
 }
 
 /// Which key each token node gets.
@@ -134,14 +137,16 @@ impl Side {
     /// Flags beyond the common ones that this side's nodes start with.
     pub fn extra_args(self, backing: &Backing) -> Vec<String> {
         let flag = match self {
-            Side::Stateful | Side::Token => return Vec::new(),
-            Side::Stateless => "--redis-url",
-            Side::TokenRevocation => "--revocation-redis",
+            Side::Stateful | Side::Token => None,
+            Side::Stateless => Some("--redis-url"),
+            Side::TokenRevocation => Some("--revocation-redis"),
         };
-        match &backing.redis_url {
-            Some(url) => vec![flag.into(), url.clone()],
-            None => Vec::new(),
-        }
+        let mut args = match (flag, &backing.redis_url) {
+            (Some(flag), Some(url)) => vec![flag.into(), url.clone()],
+            _ => Vec::new(),
+        };
+        args.extend(backing.node_args.iter().cloned());
+        args
     }
 
     /// Environment variables to set (`Some`) or clear (`None`) for one node

@@ -31,12 +31,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// core at the stateful node's rate, and served it about 8 % less than wrk
 /// did. This does what wrk does: one `write` per request, one `read` per
 /// answer.
-pub(super) struct Connection {
+pub(crate) struct Connection {
     addr: SocketAddr,
     pub(super) stream: Option<TcpStream>,
     jar: CookieJar,
     /// The `Cookie` header's value (kept in step with `jar`).
-    pub(super) cookie: Option<String>,
+    pub(crate) cookie: Option<String>,
     /// `Host: …` and its CRLF, the same on every request.
     host_line: String,
     /// The request being sent, and the answer being read; reused.
@@ -46,7 +46,7 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) async fn open(addr: SocketAddr) -> Result<Connection> {
+    pub(crate) async fn open(addr: SocketAddr) -> Result<Connection> {
         let mut connection = Connection {
             addr,
             stream: None,
@@ -72,7 +72,7 @@ impl Connection {
         Ok(())
     }
 
-    pub(super) async fn log_in(&mut self, user: &str) -> Result<()> {
+    pub(crate) async fn log_in(&mut self, user: &str) -> Result<()> {
         let body = format!(r#"{{"user":"{user}"}}"#);
         let status = self.exchange("POST", "/login", body.as_bytes(), false).await?;
         if !(200..300).contains(&status) {
@@ -100,7 +100,7 @@ impl Connection {
 
     /// Sends one request and reads its whole answer; the status. On any
     /// error the connection is dropped (the next request opens a new one).
-    pub(super) async fn exchange(&mut self, method: &str, path: &str, body: &[u8], with_cookie: bool) -> Result<u16> {
+    pub(crate) async fn exchange(&mut self, method: &str, path: &str, body: &[u8], with_cookie: bool) -> Result<u16> {
         if self.stream.is_none() {
             self.connect().await?;
         }

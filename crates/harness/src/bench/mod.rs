@@ -74,7 +74,7 @@ use crate::services::{Needs, Services};
 use crate::side::{Backing, Side, TokenKeys, random_key};
 
 mod cli;
-mod http;
+pub(crate) mod http;
 mod report;
 mod wrk;
 
@@ -201,7 +201,11 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
         redis_persistence: Persistence::Snapshot,
     };
     let services = Services::start(&needs).await?;
-    let backing = Backing { redis_url: services.redis.url(), token_keys: TokenKeys::Shared(random_key()?) };
+    let backing = Backing {
+        redis_url: services.redis.url(),
+        token_keys: TokenKeys::Shared(random_key()?),
+        node_args: Vec::new(),
+    };
     // Every node starts first and idles while another is measured: the
     // load goes to one node at a time. Dropping `nodes` kills them, whatever
     // happens (kill_on_drop); a finished bench stops them gracefully.

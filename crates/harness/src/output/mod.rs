@@ -1,7 +1,8 @@
 //! What a run leaves behind: the terminal table, a short verdict, the JSON
-//! report and an SVG timeline ([`svg`], drawn with the pieces of [`draw`]:
-//! a colour-blind-safe palette, hatch patterns, axis ticks, event labels
-//! that do not overlap).
+//! report and an SVG chart: the timeline ([`svg`], drawn with the pieces
+//! of [`draw`]: a colour-blind-safe palette, hatch patterns, axis ticks,
+//! event labels that do not overlap), or the chart a scenario draws itself
+//! ([`crate::Scenario::chart`], such as the memory curve of [`memory`]).
 
 use std::collections::BTreeSet;
 
@@ -14,6 +15,7 @@ use crate::report::{Report, SideReport};
 use crate::runner::write_json;
 
 pub mod draw;
+pub mod memory;
 mod scaling;
 mod svg;
 
@@ -26,7 +28,8 @@ pub fn write_files(config: &Config, report: &mut Report) -> Result<()> {
     if let Some(dir) = &config.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let chart = dir.join(format!("{}.svg", report.scenario));
-        std::fs::write(&chart, svg(report)).with_context(|| format!("cannot write {}", chart.display()))?;
+        let drawn = config.scenario.chart(report).unwrap_or_else(|| svg(report));
+        std::fs::write(&chart, drawn).with_context(|| format!("cannot write {}", chart.display()))?;
         report.chart = Some(chart);
         // The scaling scenarios' own charts, beside the usual one.
         for (suffix, drawn) in [("load", timeline(report)), ("curve", curve(report))] {
@@ -158,6 +161,10 @@ pub fn verdict(report: &Report) -> Vec<String> {
             EventKind::Restart => "the rolling restart began".to_string(),
             EventKind::RedisDown => "Redis went away".to_string(),
             EventKind::RedisUp => "Redis came back".to_string(),
+            EventKind::RedisFrozen => "Redis was frozen (SIGSTOP)".to_string(),
+            EventKind::RedisThawed => "Redis was thawed (SIGCONT)".to_string(),
+            EventKind::FloodStart => "the flood began".to_string(),
+            EventKind::FloodEnd => "the flood ended".to_string(),
         };
         lines.push(format!("At {:.1} s {what}.", event.t_ms as f64 / 1000.0));
     }

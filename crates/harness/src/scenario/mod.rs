@@ -18,6 +18,11 @@
 //! with nodes of a modelled capacity ([`Scenario::node_capacity`]) under
 //! open-loop load ([`Scenario::open_loop`]): `overload` and `scale-in` run
 //! the harness's autoscaler, `capacity` sweeps node counts and rates.
+//! Three load the twins
+//! beyond what users do and sample the processes from outside (see
+//! [`crate::sample`]): `flood` (made-up ids and password-less logins at the
+//! generator's full rate), `redis-hang` (Redis frozen under full load) and
+//! `soak` (a long run with session churn).
 //!
 //! # Implementing a scenario
 //!
@@ -101,6 +106,9 @@ scenarios! {
     overload::Overload,
     scale_in::ScaleIn,
     capacity::CapacitySweep,
+    flood::Flood,
+    redis_hang::RedisHang,
+    soak::Soak,
 }
 
 /// A scenario's own numbers: a typed `Serialize` struct turned into the
@@ -144,6 +152,27 @@ pub trait Scenario: Send + Sync + fmt::Debug + 'static {
     /// scenarios that do not may share one Redis.
     fn stops_redis(&self) -> bool {
         false
+    }
+
+    /// Whether the scenario reads Redis's own counters (`INFO`, `DBSIZE`),
+    /// which another run sharing that Redis would disturb, or stops it: then
+    /// it wants a Redis of its own.
+    fn own_redis(&self) -> bool {
+        self.stops_redis()
+    }
+
+    /// Flags this scenario adds for `side`'s nodes (`--session-ttl`,
+    /// `--max-sessions`).
+    fn node_args(&self, side: Side) -> Vec<String> {
+        let _ = side;
+        Vec::new()
+    }
+
+    /// The run's SVG chart, when the scenario draws its own (the memory
+    /// curve of [`crate::output::memory`]); `None` draws the timeline.
+    fn chart(&self, report: &crate::Report) -> Option<String> {
+        let _ = report;
+        None
     }
 
     /// Whether the report keeps each node's requests per second
@@ -244,6 +273,11 @@ impl Measured {
         self.0.lock().unwrap().insert(key.to_string(), value);
     }
 
+    /// Keeps every one of `findings`.
+    pub fn extend(&self, findings: Findings) {
+        self.0.lock().unwrap().extend(findings);
+    }
+
     /// Everything kept so far.
     pub fn snapshot(&self) -> Findings {
         self.0.lock().unwrap().clone()
@@ -313,6 +347,7 @@ struct CookieSize {
 /// scenario reports.
 pub fn all_findings(scenario: &dyn Scenario, run: &SideRun<'_>) -> Findings {
     let mut findings = scenario.findings(run);
+    findings.extend(run.measured.iter().map(|(k, v)| (k.clone(), v.clone())));
     if let Some(mean) = run.sum(|u| u.sid_bytes_sum).checked_div(run.sum(|u| u.sid_cookies)) {
         let max = run.users.iter().map(|u| u.sid_bytes_max).max();
         findings.extend(findings_of(&CookieSize { sid_cookie_bytes_mean: mean, sid_cookie_bytes_max: max }));

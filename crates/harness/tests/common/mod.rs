@@ -29,7 +29,7 @@ pub fn run(scenario: &'static dyn Scenario, users: usize, seconds: u64) -> Repor
 }
 
 /// `sides`, 3 nodes, `users` users, `seconds` per side, no files written.
-/// A scenario that stops or kills Redis gets a Redis of its own; the others
+/// A scenario that stops Redis or reads its counters gets a Redis of its own; the others
 /// share one.
 pub fn run_sides(scenario: &'static dyn Scenario, sides: &[Side], users: usize, seconds: u64) -> Report {
     let mut config = Config::new(scenario);
@@ -37,7 +37,7 @@ pub fn run_sides(scenario: &'static dyn Scenario, sides: &[Side], users: usize, 
     config.users = users;
     config.duration = Duration::from_secs(seconds);
     config.sides = Some(sides.to_vec());
-    let redis = (!scenario.stops_redis()).then(shared_redis);
+    let redis = (!scenario.own_redis()).then(shared_redis);
     config.redis_url = redis.as_ref().map(|r| r.url());
     let report = match harness::run_blocking(&config) {
         Ok(report) => report,
