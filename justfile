@@ -60,10 +60,13 @@ docs: deps
 book-tool:
     command -v mdbook >/dev/null 2>&1 || cargo install mdbook --locked --no-default-features --features search
 
-# Install the Debian packages above where missing (as root), or say how.
+# Install the Debian packages above where missing (as root), or say how; and the S3 server.
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
+    # The S3-compatible server that tests and the harness start (crates/local-s3), from crates.io.
+    command -v s3s-fs >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ] \
+      || cargo install --locked s3s-fs --version 0.14.1 --features binary
     missing=()
     for pkg in {{packages}}; do
       bin="$pkg"
