@@ -31,6 +31,7 @@
 pub mod backends;
 pub mod cli;
 pub mod errors;
+pub mod files;
 pub mod live;
 pub mod orders;
 pub mod routes;

@@ -4,8 +4,10 @@
 //! node can die without logging anyone out. Queued orders wait in RabbitMQ
 //! (`--amqp-url`), with their records in Redis, and live rooms are Redis
 //! streams every node follows (`--broker-url`, by default the sessions'
-//! Redis). Redis and RabbitMQ are now the parts that must stay up. Without
-//! `--amqp-url`, orders are not configured on this node (501).
+//! Redis); uploaded files live in an S3-compatible object store
+//! (`--object-store`). Redis, RabbitMQ and the object store are now the
+//! parts that must stay up. Without `--amqp-url`, orders are not configured
+//! on this node (501); without `--object-store`, files are not.
 
 use std::process::ExitCode;
 
@@ -14,7 +16,7 @@ use app::cli::{self, OrderArgs, ServerArgs, SharedArgs};
 use clap::Parser;
 use sessions::{RedisSettings, RedisStore};
 
-/// Serves the API with sessions in Redis, orders in RabbitMQ and rooms in Redis streams.
+/// Serves the API with sessions in Redis, orders in RabbitMQ, rooms in Redis streams and files in an object store.
 #[derive(Parser)]
 #[command(name = "stateless-server", version)]
 struct Cli {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
             sessions: store,
             orders: cli.shared.rabbit_queue(Some(&broker), cli.orders.worker(node))?,
             rooms: SharedArgs::redis_rooms(Some(&broker))?,
+            files: cli.shared.s3_files()?,
         })
     })
 }

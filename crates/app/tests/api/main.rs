@@ -1,10 +1,12 @@
 //! The HTTP API of the twins, tested over real sockets against in-process
 //! servers (`Application::build` on port 0) and, for the shared-state twins,
-//! a private `redis-server` and RabbitMQ node. `token` covers what only the
-//! token twin does; `orders`, `live` and `shared` the queued work and live
-//! rooms on the node and shared.
+//! a private `redis-server`, RabbitMQ node and S3 server. `token` covers
+//! what only the token twin does; `orders`, `live` and `shared` the queued
+//! work and live rooms on the node and shared; `files` uploaded files on
+//! the node's disk and in an object store.
 
 mod cluster;
+mod files;
 mod helpers;
 mod live;
 mod orders;

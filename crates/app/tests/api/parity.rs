@@ -209,10 +209,12 @@ async fn healthz_names_the_node_and_store(twin: Twin) {
         Twin::Stateless => "redis",
         Twin::Token => "token",
     };
-    // The test bundle keeps orders and rooms on the node (`shared.rs` has the
-    // shared ones).
-    let expected =
-        json!({ "node": node.node_id, "store": store, "status": "ok", "orders": "memory", "rooms": "memory" });
+    // The test bundle keeps orders, rooms and files on the node (`shared.rs`
+    // and `files.rs` have the shared ones).
+    let expected = json!({
+        "node": node.node_id, "store": store, "status": "ok",
+        "orders": "memory", "rooms": "memory", "files": "dir",
+    });
     assert_eq!(json(response).await, expected);
 }
 
