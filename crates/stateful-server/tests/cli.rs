@@ -85,18 +85,10 @@ async fn files_dir_keeps_uploads_in_that_folder() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("uploads");
     let node = Node::start(BIN, &["--port", "0"], &[("FILES_DIR", root.to_str().unwrap())]);
-    let client = reqwest::Client::new();
-    let login = client
-        .post(format!("{}/login", node.base_url))
-        .header("content-type", "application/json")
-        .body(r#"{"user":"alice"}"#)
-        .send()
-        .await
-        .unwrap();
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let upload = client
+    let sid = node.login("alice").await;
+    let upload = reqwest::Client::new()
         .post(format!("{}/files", node.base_url))
-        .header("cookie", cookie)
+        .header("cookie", format!("sid={sid}"))
         .header("content-type", "text/plain")
         .body("kept on this disk")
         .send()

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use common::{Node, assert_one_line_error, run_to_exit};
 use local_redis::RedisServer;
 use local_s3::S3Server;
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 
 const BIN: &str = env!("CARGO_BIN_EXE_token-server");
 const KEY: &str = "cli-test-key-that-is-longer-than-32-bytes";
@@ -61,20 +61,6 @@ fn help_does_not_show_the_key_from_the_environment() {
     assert!(!help.contains(KEY), "--help prints the key");
 }
 
-/// Logs in on `node` and returns the `sid` cookie's value.
-async fn login(node: &Node) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{}/login", node.base_url))
-        .header("content-type", "application/json")
-        .body(r#"{"user":"alice"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response.headers().get(SET_COOKIE).unwrap().to_str().unwrap();
-    cookie.split(';').next().unwrap().strip_prefix("sid=").unwrap().to_string()
-}
-
 async fn me(node: &Node, sid: &str) -> reqwest::StatusCode {
     let client = reqwest::Client::new();
     client.get(format!("{}/me", node.base_url)).header(COOKIE, format!("sid={sid}")).send().await.unwrap().status()
@@ -108,7 +94,7 @@ async fn nodes_sharing_the_key_serve_each_other_and_a_stranger_does_not() {
     assert_eq!(health, expected);
     assert_eq!(b.get("/healthz").await.status(), 200);
 
-    let sid = login(&a).await;
+    let sid = a.login("alice").await;
     assert_eq!(me(&b, &sid).await, 200, "a node with the same key refused the token");
     assert_eq!(me(&stranger, &sid).await, 401, "a node with another key accepted the token");
 }

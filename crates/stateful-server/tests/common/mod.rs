@@ -75,6 +75,20 @@ impl Node {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         reqwest::get(format!("{}{path}", self.base_url)).await.expect("server answers")
     }
+
+    /// Logs `user` in and returns the `sid` cookie's value.
+    pub async fn login(&self, user: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(format!("{}/login", self.base_url))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "user": user }).to_string())
+            .send()
+            .await
+            .expect("server answers");
+        assert_eq!(response.status(), 200);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().strip_prefix("sid=").unwrap().to_string()
+    }
 }
 
 impl Drop for Node {
