@@ -11,9 +11,8 @@
 //! `--object-store`, say). It still starts and serves sessions; the kind's
 //! routes answer 501 "not configured on this node" (after the session
 //! check, as every route does), and `/healthz` says `"orders":"not
-//! configured"`. An absent kind is a choice
-//! made at start-up; a kind whose service is down is an outage, answered
-//! 503 by its own routes.
+//! configured"`. An absent kind is a choice made at start-up; a kind whose
+//! service is down is an outage, answered 503 by its own routes.
 
 use actix_web::web;
 use files::FileStore;

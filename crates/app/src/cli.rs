@@ -96,9 +96,9 @@ impl FilesDirArgs {
 }
 
 /// Where a shared-state server keeps queued work, live rooms and uploaded
-/// files. A kind
-/// whose service is not given is *not configured*: the server starts and
-/// serves sessions, the kind's routes answer 501, `/healthz` says so.
+/// files. A kind whose service is not given is *not configured*: the server
+/// starts and serves sessions, the kind's routes answer 501, `/healthz`
+/// says so.
 #[derive(Args, Clone, Debug)]
 pub struct SharedArgs {
     /// RabbitMQ for queued orders, `amqp://USER:PASSWORD@HOST:PORT/%2f` [default: none; orders not configured].
