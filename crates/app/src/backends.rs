@@ -1,24 +1,26 @@
 //! The bundle of backends a node serves with: one per kind of state.
 //!
 //! A twin is the app with a choice per kind: where sessions live, where
-//! queued orders wait, where live rooms are. [`Backends`] carries those
-//! choices from a main into [`Application::build`](crate::Application::build),
-//! which registers each as `web::Data` and mounts each kind's routes.
+//! queued orders wait, where live rooms are, where uploaded files are
+//! kept. [`Backends`] carries those choices from a main into
+//! [`Application::build`](crate::Application::build), which registers each
+//! as `web::Data` and mounts each kind's routes.
 //!
 //! A kind other than sessions may be absent (`None`): a shared-state node
-//! started without that kind's service (no `--amqp-url`, say). It still
-//! starts and serves sessions; the kind's routes answer 501 "not configured
-//! on this node" (after the session check, as every route does), and
-//! `/healthz` says `"orders":"not configured"`. An absent kind is a choice
-//! made at start-up; a kind whose service is down is an outage, answered
-//! 503 by its own routes.
+//! started without that kind's service (no `--amqp-url` or no
+//! `--object-store`, say). It still starts and serves sessions; the kind's
+//! routes answer 501 "not configured on this node" (after the session
+//! check, as every route does), and `/healthz` says `"orders":"not
+//! configured"`. An absent kind is a choice made at start-up; a kind whose
+//! service is down is an outage, answered 503 by its own routes.
 
 use actix_web::web;
+use files::FileStore;
 use jobs::OrderQueue;
 use live::Rooms;
 use sessions::SessionStore;
 
-use crate::{live as live_routes, orders};
+use crate::{files as file_routes, live as live_routes, orders};
 
 /// What `/healthz` says of a kind that has no backend on this node.
 pub const NOT_CONFIGURED: &str = "not configured";
@@ -28,6 +30,7 @@ pub const NOT_CONFIGURED: &str = "not configured";
 ///
 /// ```
 /// use app::Backends;
+/// use files::DirStore;
 /// use jobs::{MemoryQueue, WorkerSettings};
 /// use live::MemoryRooms;
 /// use sessions::MemoryStore;
@@ -39,21 +42,21 @@ pub const NOT_CONFIGURED: &str = "not configured";
 ///     sessions: MemoryStore::new(std::time::Duration::from_secs(60)),
 ///     orders: Some(MemoryQueue::new(WorkerSettings::new("node-1"))),
 ///     rooms: Some(MemoryRooms::new()),
+///     files: Some(DirStore::temporary().unwrap()),
 /// };
-/// assert_eq!(backends.kinds().to_vec(), [("orders", "memory"), ("rooms", "memory")]);
+/// assert_eq!(backends.kinds().to_vec(), [("orders", "memory"), ("rooms", "memory"), ("files", "dir")]);
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct Backends<S, Q, R> {
+pub struct Backends<S, Q, R, F> {
     /// Where sessions live (every node has them).
     pub sessions: S,
     /// Where orders wait for a worker (`POST /orders`, `GET /orders/{id}`).
     pub orders: Option<Q>,
     /// Where live rooms are (`GET /live`).
     pub rooms: Option<R>,
-    // The next kind (uploaded files) comes the same way: a type parameter
-    // with its trait bound, a field `files: Option<F>`, a line in
-    // `register` and in `kinds`, and its routes in a module of their own.
+    /// Where uploaded files are kept (`POST /files`, `GET /files/{id}`).
+    pub files: Option<F>,
 }
 
 /// Each optional kind's backend as `/healthz` reports it: `("orders",
@@ -77,12 +80,13 @@ impl Kinds {
     }
 }
 
-impl<S: SessionStore, Q: OrderQueue, R: Rooms> Backends<S, Q, R> {
+impl<S: SessionStore, Q: OrderQueue, R: Rooms, F: FileStore> Backends<S, Q, R, F> {
     /// What `/healthz` reports of the optional kinds.
     pub fn kinds(&self) -> Kinds {
         Kinds(vec![
             ("orders", self.orders.as_ref().map_or(NOT_CONFIGURED, OrderQueue::kind)),
             ("rooms", self.rooms.as_ref().map_or(NOT_CONFIGURED, Rooms::kind)),
+            ("files", self.files.as_ref().map_or(NOT_CONFIGURED, FileStore::kind)),
         ])
     }
 
@@ -93,8 +97,10 @@ impl<S: SessionStore, Q: OrderQueue, R: Rooms> Backends<S, Q, R> {
         cfg.app_data(web::Data::new(self.sessions.clone()))
             .app_data(web::Data::new(self.orders.clone()))
             .app_data(web::Data::new(self.rooms.clone()))
+            .app_data(web::Data::new(self.files.clone()))
             .app_data(web::Data::new(self.kinds()))
             .configure(orders::configure::<S, Q>)
-            .configure(live_routes::configure::<S, R>);
+            .configure(live_routes::configure::<S, R>)
+            .configure(file_routes::configure::<S, F>);
     }
 }

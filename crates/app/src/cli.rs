@@ -7,10 +7,12 @@
 
 use std::io::Write as _;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser};
+use files::{DirStore, FileStore, S3Settings, S3Store};
 use jobs::{OrderQueue, RabbitQueue, RabbitSettings, WorkerSettings};
 use live::{RedisRooms, Rooms};
 use sessions::SessionStore;
@@ -105,9 +107,31 @@ impl OrderArgs {
     }
 }
 
-/// Where a shared-state server keeps queued work and live rooms. A kind
-/// whose service is not given is *not configured*: the server starts and
-/// serves sessions, the kind's routes answer 501, `/healthz` says so.
+/// Where `stateful-server` keeps uploaded files: a folder of the node's own
+/// disk.
+#[derive(Args, Clone, Debug)]
+pub struct FilesDirArgs {
+    /// Folder for uploaded files, created if missing [default: a fresh temporary folder per node, removed when it exits].
+    #[arg(long, env = "FILES_DIR")]
+    pub files_dir: Option<PathBuf>,
+}
+
+impl FilesDirArgs {
+    /// The store in `--files-dir`, or in a fresh temporary folder.
+    pub fn store(&self) -> Result<DirStore, String> {
+        match &self.files_dir {
+            Some(dir) => DirStore::open(dir).map_err(|e| format!("cannot use --files-dir {}: {e}", dir.display())),
+            None => {
+                DirStore::temporary().map_err(|e| format!("cannot make a temporary folder for uploaded files: {e}"))
+            }
+        }
+    }
+}
+
+/// Where a shared-state server keeps queued work, live rooms and uploaded
+/// files. A kind whose service is not given is *not configured*: the server
+/// starts and serves sessions, the kind's routes answer 501, `/healthz`
+/// says so.
 #[derive(Args, Clone, Debug)]
 pub struct SharedArgs {
     /// RabbitMQ for queued orders, `amqp://USER:PASSWORD@HOST:PORT/%2f` [default: none; orders not configured].
@@ -116,6 +140,9 @@ pub struct SharedArgs {
     /// Redis for order records and live rooms, `redis://HOST:PORT` [default: stateless-server's --redis-url; none on token-server: orders and rooms not configured].
     #[arg(long, env = "BROKER_URL")]
     pub broker_url: Option<String>,
+    /// S3-compatible bucket for uploaded files, `http://KEY:SECRET@HOST:PORT/BUCKET` (plain http on loopback only) [default: none; files not configured].
+    #[arg(long, env = "OBJECT_STORE_URL", hide_env_values = true)]
+    pub object_store: Option<String>,
 }
 
 impl SharedArgs {
@@ -135,6 +162,20 @@ impl SharedArgs {
         RabbitQueue::new(RabbitSettings::new(amqp, broker, worker))
             .map(Some)
             .map_err(|e| format!("cannot use --broker-url {broker}: {e}"))
+    }
+
+    /// Uploaded files in the bucket of `--object-store`, or `None` without
+    /// it. Connects lazily (a store that is down answers 503 until it is
+    /// back): only a URL that cannot be used is an error, and the error
+    /// never repeats the URL, which holds the secret key.
+    pub fn s3_files(&self) -> Result<Option<S3Store>, String> {
+        let Some(url) = &self.object_store else {
+            return Ok(None);
+        };
+        let settings = S3Settings::from_url(url).map_err(|e| format!("cannot use --object-store: {e}"))?;
+        let store = S3Store::new(&settings).map_err(|e| format!("cannot use --object-store: {e}"))?;
+        tracing::info!(endpoint = settings.endpoint(), bucket = settings.bucket(), "uploaded files in an object store");
+        Ok(Some(store))
     }
 
     /// Live rooms in the Redis at `broker`, or `None` without one. Connects
@@ -180,9 +221,9 @@ pub fn fail(error: impl std::fmt::Display) -> ExitCode {
 /// `backends` is called once the port is bound, with the node's name (the
 /// order worker names itself after its node); an error it returns is the
 /// start-up error.
-pub fn serve<S: SessionStore, Q: OrderQueue, R: Rooms>(
+pub fn serve<S: SessionStore, Q: OrderQueue, R: Rooms, F: FileStore>(
     args: &ServerArgs,
-    backends: impl FnOnce(&str) -> Result<Backends<S, Q, R>, String>,
+    backends: impl FnOnce(&str) -> Result<Backends<S, Q, R, F>, String>,
 ) -> ExitCode {
     telemetry::init();
     let system = actix_web::rt::System::new();

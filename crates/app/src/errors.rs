@@ -7,6 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use files::FileError;
 use jobs::JobError;
 use live::LiveError;
 use sessions::StoreError;
@@ -26,9 +27,16 @@ pub enum ApiError {
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 404: no file of this user has this id (unknown, malformed, or
+    /// another user's: the three are not told apart).
+    #[error("file not found")]
+    FileNotFound,
     /// 413: the body is over the limit.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// 413: an upload over [`files::MAX_BYTES`].
+    #[error("file too large: at most 1 MiB (1048576 bytes)")]
+    FileTooLarge,
     /// 503: the session store did not answer in time; try again shortly.
     #[error("session store unavailable")]
     StoreUnavailable,
@@ -42,6 +50,10 @@ pub enum ApiError {
     /// 503: the live rooms' broker did not answer in time.
     #[error("live broker unavailable")]
     BrokerUnavailable,
+    /// 503: the file store (the node's folder or the object store) did not
+    /// answer in time, or failed.
+    #[error("file store unavailable")]
+    FilesUnavailable,
     /// 501: this node was started without a backend for this kind of state
     /// (a shared-state server given no URL for its service).
     #[error("{0} not configured on this node")]
@@ -74,18 +86,32 @@ impl From<LiveError> for ApiError {
     }
 }
 
+impl From<FileError> for ApiError {
+    fn from(error: FileError) -> Self {
+        match error {
+            FileError::Unavailable(detail) => {
+                // The detail is for the operator, never for the client.
+                tracing::warn!(%detail, "file store unavailable");
+                ApiError::FilesUnavailable
+            }
+            FileError::TooLarge { .. } => ApiError::FileTooLarge,
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::FileNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::StoreUnavailable
             | ApiError::Overloaded
             | ApiError::QueueUnavailable
-            | ApiError::BrokerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::BrokerUnavailable
+            | ApiError::FilesUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }

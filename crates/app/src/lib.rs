@@ -2,9 +2,9 @@
 //!
 //! `stateful-server`, `stateless-server` and `token-server` are this
 //! application with different [`Backends`] plugged in: a
-//! [`sessions::SessionStore`], a [`jobs::OrderQueue`] and a
-//! [`live::Rooms`](::live::Rooms), each on the node or in a shared service;
-//! nothing else differs. That is the point: whether a cluster needs sticky
+//! [`sessions::SessionStore`], a [`jobs::OrderQueue`], a
+//! [`live::Rooms`](::live::Rooms) and a [`files::FileStore`](::files::FileStore),
+//! each on the node or in a shared service; nothing else differs. That is the point: whether a cluster needs sticky
 //! routing is decided by where the state lives, not by the code that
 //! serves requests. The book's first chapter, `docs/where-sessions-live.md`,
 //! sets the three side by side.
@@ -13,7 +13,8 @@
 //! `POST /login`, `GET /me`, `GET /cart`, `POST /cart`, `POST /logout` and
 //! `GET /healthz`, JSON in and out, the session in the `sid` cookie; queued
 //! work at `POST /orders` and `GET /orders/{id}`; live rooms on a WebSocket
-//! at `GET /live?room=NAME`. Every response carries `X-Node`, the name of
+//! at `GET /live?room=NAME`; uploaded files at `POST /files` (the raw body)
+//! and `GET /files/{id}` (the bytes, streamed). Every response carries `X-Node`, the name of
 //! the node that produced it, so a client (or the harness) can see which
 //! node served it.
 //!
@@ -24,6 +25,7 @@
 //! - [`routes`]: the session handlers and `/healthz`, generic over the store.
 //! - [`orders`]: `POST /orders` and `GET /orders/{id}`.
 //! - [`live`](crate::live): `GET /live`, the WebSocket and its close codes.
+//! - [`files`](crate::files): `POST /files` and `GET /files/{id}`.
 //! - [`errors`]: what can go wrong, and the status each maps to.
 //! - [`capacity`]: an optional modelled capacity per node (service slots, a
 //!   bounded queue, 503 `overloaded`, the load `/healthz` reports), so a
@@ -46,6 +48,7 @@ pub mod backends;
 pub mod capacity;
 pub mod cli;
 pub mod errors;
+pub mod files;
 pub mod live;
 pub mod orders;
 pub mod routes;

@@ -232,10 +232,20 @@ fn respond(updated: Updated<serde_json::Result<Vec<u8>>>) -> HttpResponse {
 }
 
 async fn read_body(body: web::Payload) -> Result<web::Bytes, ApiError> {
-    match body.to_bytes_limited(BODY_LIMIT).await {
+    read_body_within(body, BODY_LIMIT, ApiError::PayloadTooLarge).await
+}
+
+/// Reads a whole request body of at most `limit` bytes, or answers
+/// `too_large` as soon as it is past the limit.
+pub(crate) async fn read_body_within(
+    body: web::Payload,
+    limit: usize,
+    too_large: ApiError,
+) -> Result<web::Bytes, ApiError> {
+    match body.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(ApiError::BadRequest("could not read the request body")),
-        Err(_) => Err(ApiError::PayloadTooLarge),
+        Err(_) => Err(too_large),
     }
 }
 

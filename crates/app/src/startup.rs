@@ -8,6 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{self, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
+use files::FileStore;
 use jobs::OrderQueue;
 use live::Rooms;
 use sessions::SessionStore;
@@ -51,9 +52,9 @@ pub struct Application {
 impl Application {
     /// Binds the listener and builds the server around `backends`. Each
     /// worker thread gets its own clone of them (see [`SessionStore`]).
-    pub fn build<S: SessionStore, Q: OrderQueue, R: Rooms>(
+    pub fn build<S: SessionStore, Q: OrderQueue, R: Rooms, F: FileStore>(
         settings: &Settings,
-        backends: Backends<S, Q, R>,
+        backends: Backends<S, Q, R, F>,
     ) -> io::Result<Application> {
         Self::build_with(settings, |_| Ok(backends))
     }
@@ -61,9 +62,9 @@ impl Application {
     /// [`build`](Self::build), with the backends made once the node's name
     /// is known (a worker names itself after its node, and the default name
     /// holds the bound port). An error from `backends` ends the build.
-    pub fn build_with<S: SessionStore, Q: OrderQueue, R: Rooms>(
+    pub fn build_with<S: SessionStore, Q: OrderQueue, R: Rooms, F: FileStore>(
         settings: &Settings,
-        backends: impl FnOnce(&str) -> io::Result<Backends<S, Q, R>>,
+        backends: impl FnOnce(&str) -> io::Result<Backends<S, Q, R, F>>,
     ) -> io::Result<Application> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}:{}: {e}", settings.host, settings.port)))?;

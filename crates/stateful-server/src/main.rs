@@ -1,10 +1,11 @@
-//! `stateful-server`: everything lives in this process: sessions in RAM,
+//! `stateful-server`: everything lives on this node: sessions in RAM,
 //! queued orders in an in-process queue with this node's worker, live rooms
-//! as this node's sockets.
+//! as this node's sockets, uploaded files in a folder of its own disk.
 //!
-//! Fast, and simple, but only this process can see them: a cluster of these
-//! needs sticky routing, a node that dies logs its users out and loses the
-//! orders it had not finished, and a room splits into one room per node.
+//! Fast, and simple, but only this node can see them: a cluster of these
+//! needs sticky routing, a node that dies logs its users out, loses the
+//! orders it had not finished and the files it was given, and a room splits
+//! into one room per node.
 //! Since a login needs no password, the session store is bounded
 //! (`--max-sessions`): past the bound a login evicts the least recently
 //! used sessions.
@@ -12,13 +13,13 @@
 use std::process::ExitCode;
 
 use app::Backends;
-use app::cli::{self, OrderArgs, ServerArgs};
+use app::cli::{self, FilesDirArgs, OrderArgs, ServerArgs};
 use clap::Parser;
 use jobs::MemoryQueue;
 use live::MemoryRooms;
 use sessions::MemoryStore;
 
-/// Serves the API with sessions, orders and rooms kept in this process's memory.
+/// Serves the API with sessions, orders and rooms in this process's memory and files on this node's disk.
 #[derive(Parser)]
 #[command(name = "stateful-server", version)]
 struct Cli {
@@ -30,6 +31,8 @@ struct Cli {
     max_sessions: Option<u64>,
     #[command(flatten)]
     orders: OrderArgs,
+    #[command(flatten)]
+    files: FilesDirArgs,
 }
 
 // The twins' allocator (the `app` crate's docs say why).
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
             sessions: store,
             orders: Some(MemoryQueue::new(cli.orders.worker(node))),
             rooms: Some(MemoryRooms::new()),
+            files: Some(cli.files.store()?),
         })
     })
 }

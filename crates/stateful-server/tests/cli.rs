@@ -24,7 +24,7 @@ async fn port_0_binds_a_free_port_and_says_so_on_stdout() {
     assert_eq!(
         body,
         serde_json::json!({
-            "node": "n1", "store": "memory", "status": "ok", "orders": "memory", "rooms": "memory",
+            "node": "n1", "store": "memory", "status": "ok", "orders": "memory", "rooms": "memory", "files": "dir",
             "sessions": 0, "max_sessions": max, "evicted": 0
         })
     );
@@ -97,4 +97,38 @@ fn a_port_in_use_is_a_one_line_error() {
     assert_ne!(code, Some(0));
     assert_one_line_error(&stderr);
     assert!(stderr.contains("cannot bind"), "{stderr}");
+}
+
+#[tokio::test]
+async fn files_dir_keeps_uploads_in_that_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("uploads");
+    let node = Node::start(BIN, &["--port", "0"], &[("FILES_DIR", root.to_str().unwrap())]);
+    let sid = node.login("alice").await;
+    let upload = reqwest::Client::new()
+        .post(format!("{}/files", node.base_url))
+        .header("cookie", format!("sid={sid}"))
+        .header("content-type", "text/plain")
+        .body("kept on this disk")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 201);
+    let id = upload.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    // One folder per owner, one file per upload, named by its id.
+    let stored: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .flat_map(|owner| std::fs::read_dir(owner.unwrap().path()).unwrap())
+        .map(|file| file.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(stored, [id]);
+}
+
+#[test]
+fn a_files_dir_that_cannot_be_a_folder_is_a_one_line_error() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let (code, stderr) = run_to_exit(BIN, &["--port", "0", "--files-dir", file.path().to_str().unwrap()], &[]);
+    assert_ne!(code, Some(0));
+    assert_one_line_error(&stderr);
+    assert!(stderr.contains("--files-dir"), "{stderr}");
 }

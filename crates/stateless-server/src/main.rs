@@ -7,9 +7,11 @@
 //! (`--redis-cluster`), or PostgreSQL (`--database-url`). Queued orders wait
 //! in RabbitMQ (`--amqp-url`), with their records in Redis, and live rooms
 //! are Redis streams every node follows (`--broker-url`; by default the
-//! sessions' Redis when that is one standalone Redis). The shared services
+//! sessions' Redis when that is one standalone Redis); uploaded files live
+//! in an S3-compatible object store (`--object-store`). The shared services
 //! are now the parts that must stay up. Without `--amqp-url`, orders are not
-//! configured on this node (501); without a broker Redis, neither are rooms.
+//! configured on this node (501); without a broker Redis, neither are rooms;
+//! without `--object-store`, neither are files.
 
 use std::process::ExitCode;
 
@@ -21,7 +23,7 @@ use sessions::{
     SessionStore,
 };
 
-/// Serves the API with sessions in a shared store, orders in RabbitMQ and rooms in Redis streams.
+/// Serves the API with sessions in a shared store, orders in RabbitMQ, rooms in Redis streams and files in an object store.
 #[derive(Parser)]
 #[command(name = "stateless-server", version)]
 struct Cli {
@@ -99,6 +101,7 @@ fn serve<S: SessionStore>(cli: &Cli, sessions: S, broker: Option<String>) -> Exi
             sessions,
             orders: cli.shared.rabbit_queue(broker.as_deref(), cli.orders.worker(node))?,
             rooms: SharedArgs::redis_rooms(broker.as_deref())?,
+            files: cli.shared.s3_files()?,
         })
     })
 }

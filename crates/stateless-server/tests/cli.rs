@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::{Node, assert_one_line_error, run_to_exit};
 use local_postgres::PostgresServer;
 use local_redis::{RedisCluster, RedisServer, SentinelSet};
+use local_s3::S3Server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stateless-server");
 
@@ -40,8 +41,9 @@ async fn starts_while_redis_is_down_and_serves_once_it_is_up() {
     assert_eq!(health.status(), 503);
     let body: serde_json::Value = health.json().await.unwrap();
     // No --amqp-url: orders are not configured on this node; rooms use the sessions' Redis.
+    // No --object-store: files are not configured either.
     let expected = serde_json::json!({ "node": "s1", "store": "redis", "status": "store unavailable",
-        "orders": "not configured", "rooms": "redis" });
+        "orders": "not configured", "rooms": "redis", "files": "not configured" });
     assert_eq!(body, expected);
 
     redis.start_again().unwrap();
@@ -102,14 +104,22 @@ async fn with_a_database_url_sessions_live_in_postgres() {
     let down = format!("postgres://sessions@127.0.0.1:{}/postgres", local_postgres::free_port().unwrap());
     let node = Node::start(BIN, &["--port", "0", "--node-id", "p0"], &[("DATABASE_URL", &down)]);
     let body: serde_json::Value = node.get("/healthz").await.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({ "node": "p0", "store": "postgres", "status": "store unavailable" }));
+    let not_configured = "not configured";
+    assert_eq!(
+        body,
+        serde_json::json!({ "node": "p0", "store": "postgres", "status": "store unavailable",
+            "orders": not_configured, "rooms": not_configured, "files": not_configured })
+    );
 
     let url = PostgresServer::shared().unwrap().create_database().unwrap();
     let node = Node::start(BIN, &["--port", "0", "--node-id", "p1", "--database-url", &url], &[]);
     let health = node.get("/healthz").await;
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = health.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({ "node": "p1", "store": "postgres", "status": "ok" }));
+    assert_eq!(
+        (body["node"].as_str(), body["store"].as_str(), body["status"].as_str()),
+        (Some("p1"), Some("postgres"), Some("ok"))
+    );
 }
 
 /// Logs in and reads `/me` twice over HTTP, as a browser would.
@@ -137,4 +147,32 @@ async fn serves_from_a_sentinel_set_and_from_a_cluster() {
 
     let cluster = RedisCluster::start().unwrap();
     serves_a_session(&Node::start(BIN, &["--port", "0", "--redis-cluster", &cluster.seeds()], &[])).await;
+}
+
+#[test]
+fn an_unusable_object_store_url_is_a_one_line_error_that_keeps_the_secret() {
+    for url in ["http://key:s3cret-value@10.0.0.1:9000/files", "http://key:s3cret-value@127.0.0.1:9000/", "not a url"] {
+        for (args, env) in [(vec!["--object-store", url], vec![]), (vec![], vec![("OBJECT_STORE_URL", url)])] {
+            let args: Vec<&str> = ["--port", "0"].into_iter().chain(args).collect();
+            let (code, stderr) = run_to_exit(BIN, &args, &env);
+            assert_ne!(code, Some(0), "{url}");
+            assert_one_line_error(&stderr);
+            assert!(stderr.contains("--object-store"), "{stderr}");
+            assert!(!stderr.contains("s3cret-value"), "the secret is echoed: {stderr}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_object_store_url_configures_files_and_help_keeps_its_secret() {
+    let (redis, s3) = (RedisServer::start().unwrap(), S3Server::start().unwrap());
+    let env = [("REDIS_URL", redis.url()), ("OBJECT_STORE_URL", s3.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let node = Node::start(BIN, &["--port", "0", "--node-id", "s2"], &env);
+    let health: serde_json::Value = node.get("/healthz").await.json().await.unwrap();
+    assert_eq!(health["files"], "s3");
+    let help = std::process::Command::new(BIN).arg("--help").env("OBJECT_STORE_URL", s3.url()).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--object-store"), "{help}");
+    assert!(!help.contains(s3.secret_key()), "--help prints the secret");
 }

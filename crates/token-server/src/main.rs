@@ -6,10 +6,12 @@
 //! and with it server-side state, back), the cookie caps the session's size,
 //! and concurrent requests of one client can lose an update.
 //!
-//! Queued orders and live rooms are shared as on `stateless-server`:
-//! RabbitMQ (`--amqp-url`) with order records in Redis, and rooms in Redis
-//! streams (`--broker-url`). This twin has no session Redis to fall back
-//! on: without `--broker-url` neither kind is configured on this node (501).
+//! Queued orders, live rooms and uploaded files are shared as on
+//! `stateless-server`: RabbitMQ (`--amqp-url`) with order records in Redis,
+//! rooms in Redis streams (`--broker-url`), files in an object store
+//! (`--object-store`). This twin has no session Redis to fall back on:
+//! without `--broker-url` neither orders nor rooms are configured on this
+//! node (501), and without `--object-store` files are not.
 
 use std::process::ExitCode;
 
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
             sessions: store,
             orders: cli.shared.rabbit_queue(broker, cli.orders.worker(node))?,
             rooms: SharedArgs::redis_rooms(broker)?,
+            files: cli.shared.s3_files()?,
         })
     })
 }

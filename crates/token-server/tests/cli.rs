@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 
 use common::{Node, assert_one_line_error, run_to_exit};
 use local_redis::RedisServer;
-use reqwest::header::{COOKIE, SET_COOKIE};
+use local_s3::S3Server;
+use reqwest::header::COOKIE;
 
 const BIN: &str = env!("CARGO_BIN_EXE_token-server");
 const KEY: &str = "cli-test-key-that-is-longer-than-32-bytes";
@@ -60,20 +61,6 @@ fn help_does_not_show_the_key_from_the_environment() {
     assert!(!help.contains(KEY), "--help prints the key");
 }
 
-/// Logs in on `node` and returns the `sid` cookie's value.
-async fn login(node: &Node) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{}/login", node.base_url))
-        .header("content-type", "application/json")
-        .body(r#"{"user":"alice"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response.headers().get(SET_COOKIE).unwrap().to_str().unwrap();
-    cookie.split(';').next().unwrap().strip_prefix("sid=").unwrap().to_string()
-}
-
 async fn me(node: &Node, sid: &str) -> reqwest::StatusCode {
     let client = reqwest::Client::new();
     client.get(format!("{}/me", node.base_url)).header(COOKIE, format!("sid={sid}")).send().await.unwrap().status()
@@ -100,13 +87,30 @@ async fn nodes_sharing_the_key_serve_each_other_and_a_stranger_does_not() {
     let stranger = Node::start(BIN, &["--port", "0", "--node-id", "t3"], &[("TOKEN_KEY", &"z".repeat(40))]);
 
     let health: serde_json::Value = a.get("/healthz").await.json().await.unwrap();
-    // No --broker-url: neither orders nor rooms are configured on this node.
+    // No --broker-url and no --object-store: neither orders, rooms nor files
+    // are configured on this node.
     let expected = serde_json::json!({ "node": "t1", "store": "token", "status": "ok",
-        "orders": "not configured", "rooms": "not configured" });
+        "orders": "not configured", "rooms": "not configured", "files": "not configured" });
     assert_eq!(health, expected);
     assert_eq!(b.get("/healthz").await.status(), 200);
 
-    let sid = login(&a).await;
+    let sid = a.login("alice").await;
     assert_eq!(me(&b, &sid).await, 200, "a node with the same key refused the token");
     assert_eq!(me(&stranger, &sid).await, 401, "a node with another key accepted the token");
+}
+
+#[tokio::test]
+async fn an_object_store_url_configures_files_and_a_bad_one_is_a_one_line_error() {
+    let s3 = S3Server::start().unwrap();
+    let node = Node::start(BIN, &["--port", "0", "--object-store", &s3.url()], &[("TOKEN_KEY", KEY)]);
+    let health: serde_json::Value = node.get("/healthz").await.json().await.unwrap();
+    assert_eq!(health["files"], "s3");
+    let (code, stderr) = run_to_exit(
+        BIN,
+        &["--port", "0", "--object-store", "ftp://k:s3cret-value@127.0.0.1/files"],
+        &[("TOKEN_KEY", KEY)],
+    );
+    assert_ne!(code, Some(0));
+    assert_one_line_error(&stderr);
+    assert!(!stderr.contains("s3cret-value"), "the secret is echoed: {stderr}");
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use app::capacity::Model;
 use app::{Application, Backends, Settings};
+use files::{DirStore, FileStore};
 use futures::{SinkExt as _, StreamExt as _};
 use jobs::{MemoryQueue, OrderQueue, WorkerSettings};
 use live::{MemoryRooms, Rooms};
@@ -46,14 +47,20 @@ pub fn worker(node_id: &str) -> WorkerSettings {
     WorkerSettings::new(node_id).processing(PROCESSING)
 }
 
-/// The default bundle for tests: `store`, and orders and rooms on the node
-/// (an in-process queue with this node's worker, this node's rooms).
-pub fn on_the_node<S: SessionStore>(store: S, node_id: &str) -> Backends<S, MemoryQueue, MemoryRooms> {
-    Backends { sessions: store, orders: Some(MemoryQueue::new(worker(node_id))), rooms: Some(MemoryRooms::new()) }
+/// The default bundle for tests: `store`, and orders, rooms and files on
+/// the node (an in-process queue with this node's worker, this node's
+/// rooms, a fresh folder of this node's own).
+pub fn on_the_node<S: SessionStore>(store: S, node_id: &str) -> Backends<S, MemoryQueue, MemoryRooms, DirStore> {
+    Backends {
+        sessions: store,
+        orders: Some(MemoryQueue::new(worker(node_id))),
+        rooms: Some(MemoryRooms::new()),
+        files: Some(DirStore::temporary().expect("a temporary folder for files")),
+    }
 }
 
 /// Builds and starts a server around `store` on a free loopback port, with
-/// orders and rooms on the node ([`on_the_node`]).
+/// orders, rooms and files on the node ([`on_the_node`]).
 pub async fn spawn_app<S: SessionStore>(store: S, node_id: &str) -> TestApp {
     spawn_app_with(store, node_id, None).await
 }
@@ -64,15 +71,15 @@ pub async fn spawn_app_with<S: SessionStore>(store: S, node_id: &str, capacity: 
 }
 
 /// Builds and starts a server around `backends` on a free loopback port.
-pub async fn spawn_with<S: SessionStore, Q: OrderQueue, R: Rooms>(
-    backends: Backends<S, Q, R>,
+pub async fn spawn_with<S: SessionStore, Q: OrderQueue, R: Rooms, F: FileStore>(
+    backends: Backends<S, Q, R, F>,
     node_id: &str,
 ) -> TestApp {
     start(backends, node_id, None).await
 }
 
-async fn start<S: SessionStore, Q: OrderQueue, R: Rooms>(
-    backends: Backends<S, Q, R>,
+async fn start<S: SessionStore, Q: OrderQueue, R: Rooms, F: FileStore>(
+    backends: Backends<S, Q, R, F>,
     node_id: &str,
     capacity: Option<Model>,
 ) -> TestApp {
@@ -197,6 +204,29 @@ impl TestApp {
             assert!(std::time::Instant::now() < deadline, "order not done within {DEADLINE:?}: {order}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// `POST /files` with `body` as the raw body and `content_type` (none if `None`).
+    pub async fn upload(
+        &self,
+        sid: Option<&str>,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let mut request = self.request(reqwest::Method::POST, "/files", sid);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.body(body).send().await.expect("the node answers")
+    }
+
+    /// `GET /files/{id}`, with `If-None-Match` if given.
+    pub async fn file(&self, sid: Option<&str>, id: &str, if_none_match: Option<&str>) -> Response {
+        let mut request = self.request(reqwest::Method::GET, &format!("/files/{id}"), sid);
+        if let Some(tag) = if_none_match {
+            request = request.header("if-none-match", tag);
+        }
+        request.send().await.expect("the node answers")
     }
 
     /// Opens `GET /live?{query}` as a WebSocket with the session cookie.

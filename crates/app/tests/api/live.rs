@@ -3,6 +3,7 @@
 //! upgrade, and the close codes.
 
 use app::Backends;
+use files::S3Store;
 use jobs::RabbitQueue;
 use live::RedisRooms;
 use local_redis::RedisServer;
@@ -11,13 +12,14 @@ use sessions::{MemoryStore, RedisSettings, RedisStore};
 
 use crate::helpers::{Received, TTL, TestApp, spawn_app, spawn_with};
 
-/// A stateless node whose rooms are in `redis` (orders not configured: this
-/// file is about rooms).
+/// A stateless node whose rooms are in `redis` (orders and files not
+/// configured: this file is about rooms).
 async fn stateless_node(redis: &RedisServer, node_id: &str) -> TestApp {
-    let backends: Backends<_, RabbitQueue, _> = Backends {
+    let backends: Backends<_, RabbitQueue, _, S3Store> = Backends {
         sessions: RedisStore::new(&RedisSettings::new(redis.url(), TTL)).unwrap(),
         orders: None,
         rooms: Some(RedisRooms::new(&redis.url(), live::redis::DEFAULT_HISTORY).unwrap()),
+        files: None,
     };
     spawn_with(backends, node_id).await
 }
@@ -94,10 +96,11 @@ async fn a_frame_over_4_kib_closes_the_socket_with_1008_and_one_at_the_limit_is_
 #[tokio::test]
 async fn broker_down_refuses_new_sockets_with_503_and_closes_open_ones_with_1013() {
     let mut redis = RedisServer::start().expect("start redis-server");
-    let backends: Backends<_, RabbitQueue, _> = Backends {
+    let backends: Backends<_, RabbitQueue, _, S3Store> = Backends {
         sessions: MemoryStore::new(TTL),
         orders: None,
         rooms: Some(RedisRooms::new(&redis.url(), live::redis::DEFAULT_HISTORY).unwrap()),
+        files: None,
     };
     let app = spawn_with(backends, "stateless-0").await;
     let sid = app.login("alice").await;

@@ -2,6 +2,7 @@
 //! stateful twin's choice); the shared queue is in `shared.rs`.
 
 use app::Backends;
+use files::S3Store;
 use jobs::RabbitQueue;
 use live::MemoryRooms;
 use reqwest::StatusCode;
@@ -68,8 +69,8 @@ async fn two_stateful_nodes_do_not_share_orders() {
 
 #[tokio::test]
 async fn a_node_without_a_queue_says_orders_are_not_configured_after_the_session_check() {
-    let backends: Backends<_, RabbitQueue, MemoryRooms> =
-        Backends { sessions: MemoryStore::new(TTL), orders: None, rooms: Some(MemoryRooms::new()) };
+    let backends: Backends<_, RabbitQueue, MemoryRooms, S3Store> =
+        Backends { sessions: MemoryStore::new(TTL), orders: None, rooms: Some(MemoryRooms::new()), files: None };
     let app = spawn_with(backends, "no-queue").await;
     assert_eq!(app.place_order(None).await.status(), StatusCode::UNAUTHORIZED);
     let sid = app.login("alice").await;
@@ -85,6 +86,7 @@ async fn a_node_without_a_queue_says_orders_are_not_configured_after_the_session
     let health = json(health).await;
     assert_eq!(health["orders"], "not configured");
     assert_eq!(health["rooms"], "memory");
+    assert_eq!(health["files"], "not configured");
 }
 
 #[tokio::test]
@@ -93,6 +95,9 @@ async fn healthz_names_each_kinds_backend() {
     let health = json(app.healthz().await).await;
     assert_eq!(
         health,
-        serde_json::json!({"node": "stateful-0", "store": "memory", "status": "ok", "orders": "memory", "rooms": "memory"})
+        serde_json::json!({
+            "node": "stateful-0", "store": "memory", "status": "ok",
+            "orders": "memory", "rooms": "memory", "files": "dir",
+        })
     );
 }

@@ -211,10 +211,12 @@ async fn healthz_names_the_node_and_store(twin: Twin) {
         Twin::Postgres => "postgres",
         Twin::Token => "token",
     };
-    // The test bundle keeps orders and rooms on the node (`shared.rs` has the
-    // shared ones).
-    let mut expected =
-        json!({ "node": node.node_id, "store": store, "status": "ok", "orders": "memory", "rooms": "memory" });
+    // The test bundle keeps orders, rooms and files on the node (`shared.rs`
+    // and `files.rs` have the shared ones).
+    let mut expected = json!({
+        "node": node.node_id, "store": store, "status": "ok",
+        "orders": "memory", "rooms": "memory", "files": "dir",
+    });
     if matches!(twin, Twin::Stateful) {
         // The RAM store's counters (an unbounded store names no bound).
         expected["sessions"] = 0.into();

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use app::Backends;
+use files::S3Store;
 use jobs::{OrderId, RabbitQueue, RabbitSettings};
 use live::RedisRooms;
 use local_rabbitmq::RabbitMq;
@@ -34,6 +35,7 @@ impl Services {
             sessions,
             orders: Some(RabbitQueue::new(settings).unwrap()),
             rooms: Some(RedisRooms::new(&self.redis.url(), live::redis::DEFAULT_HISTORY).unwrap()),
+            files: None::<S3Store>,
         };
         spawn_with(backends, node_id).await
     }

@@ -99,7 +99,10 @@ async fn pair(revocation: Option<&RedisServer>) -> (Node, Node) {
 #[tokio::test]
 async fn every_answer_reissues_the_cookie_and_any_node_serves_it() {
     let (a, b) = pair(None).await;
-    let health = json!({ "node": "token-a", "store": "token", "status": "ok", "orders": "memory", "rooms": "memory" });
+    let health = json!({
+        "node": "token-a", "store": "token", "status": "ok",
+        "orders": "memory", "rooms": "memory", "files": "dir",
+    });
     assert_eq!(a.healthz().await.body, health);
     let login = a.login("alice", None).await;
     assert_eq!(login.body, json!({ "user": "alice", "node": "token-a" }));

@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -18,14 +20,24 @@ pub struct Node {
     pub line: String,
     pub base_url: String,
     stdout: mpsc::Receiver<String>,
+    /// The folder given as `FILES_DIR`, removed on drop (a killed node
+    /// cannot remove a folder of its own).
+    files_dir: PathBuf,
 }
 
 impl Node {
     /// Starts `binary` with `args` (and extra environment) and waits up to
     /// 10 s for its start-up line.
     pub fn start(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Node {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let files_dir = std::env::temp_dir().join(format!(
+            "cli-test-files-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
         let mut command = Command::new(binary);
         command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("PORT").env_remove("NODE_ID");
+        command.env("FILES_DIR", &files_dir);
         for (key, value) in env {
             command.env(key, value);
         }
@@ -45,7 +57,7 @@ impl Node {
             .and_then(|rest| rest.split(' ').next())
             .expect("start-up line format")
             .to_string();
-        Node { child, line, base_url, stdout: rx }
+        Node { child, line, base_url, stdout: rx, files_dir }
     }
 
     /// Stops the server with SIGTERM and returns what it printed on stdout
@@ -75,12 +87,27 @@ impl Node {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         reqwest::get(format!("{}{path}", self.base_url)).await.expect("server answers")
     }
+
+    /// Logs `user` in and returns the `sid` cookie's value.
+    pub async fn login(&self, user: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(format!("{}/login", self.base_url))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "user": user }).to_string())
+            .send()
+            .await
+            .expect("server answers");
+        assert_eq!(response.status(), 200);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().strip_prefix("sid=").unwrap().to_string()
+    }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.files_dir);
     }
 }
 
