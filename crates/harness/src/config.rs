@@ -8,6 +8,7 @@ use local_redis::Persistence;
 use serde::Serialize;
 
 use crate::haproxy::Balance;
+use crate::mix::Mix;
 use crate::scenario::Scenario;
 use crate::side::Side;
 
@@ -45,6 +46,9 @@ pub struct Config {
     /// How the harness's own Redis persists its data; `None` = the
     /// scenario's default. Ignored with `redis_url`.
     pub redis_persistence: Option<Persistence>,
+    /// The kinds of state users exercise (`--mix`): sessions, and any of
+    /// files, jobs, live.
+    pub mix: Mix,
 }
 
 /// What sits between the users and the nodes.
@@ -86,6 +90,7 @@ impl Config {
             lb: Lb::Harness,
             lb_balance: None,
             redis_persistence: None,
+            mix: Mix::default(),
         }
     }
 

@@ -133,6 +133,7 @@ pub mod config;
 pub mod cpu;
 pub mod haproxy;
 pub mod metrics;
+pub mod mix;
 pub mod output;
 pub mod report;
 pub mod router;
@@ -145,6 +146,7 @@ pub mod table;
 pub mod user;
 
 pub use config::{Config, Lb};
+pub use mix::{Kind, Mix};
 /// How the harness's own Redis persists (`--redis-persistence`).
 pub use local_redis::Persistence;
 pub use report::{Report, SideReport};

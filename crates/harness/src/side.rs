@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::mix::NodeKinds;
 use crate::router::Policy;
 
 /// One twin: a server binary and the way a load balancer would route it.
@@ -56,6 +57,8 @@ pub struct Backing {
     pub redis_url: Option<String>,
     /// The key token nodes sign with.
     pub token_keys: TokenKeys,
+    /// Where nodes keep the other kinds of state of the run's mix.
+    pub kinds: NodeKinds,
 }
 
 /// Which key each token node gets.
