@@ -146,9 +146,9 @@ pub mod table;
 pub mod user;
 
 pub use config::{Config, Lb};
-pub use mix::{Kind, Mix};
 /// How the harness's own Redis persists (`--redis-persistence`).
 pub use local_redis::Persistence;
+pub use mix::{Kind, Mix};
 pub use report::{Report, SideReport};
 pub use router::{LoadBalancer, Policy, Router};
 pub use run::run;

@@ -11,6 +11,7 @@ mod concurrent_cart;
 mod haproxy;
 mod key_mismatch;
 mod logout_replay;
+mod mix;
 mod node_death;
 mod redis_crash;
 mod redis_external;

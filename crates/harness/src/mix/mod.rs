@@ -177,7 +177,10 @@ impl NodeKinds {
     /// files under `files_dir`, the shared twins' in the run's `services`.
     pub fn for_side(mix: &Mix, side: Side, services: &Services, files_dir: Option<&Path>) -> NodeKinds {
         if side == Side::Stateful {
-            return NodeKinds { files_dir: files_dir.filter(|_| mix.has(Kind::Files)).map(Path::to_path_buf), ..NodeKinds::default() };
+            return NodeKinds {
+                files_dir: files_dir.filter(|_| mix.has(Kind::Files)).map(Path::to_path_buf),
+                ..NodeKinds::default()
+            };
         }
         let redis = services.redis.url().filter(|_| mix.has(Kind::Jobs) || mix.has(Kind::Live));
         NodeKinds {

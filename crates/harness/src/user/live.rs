@@ -193,7 +193,13 @@ async fn hold(crowd: Arc<Crowd>, index: usize, mut cookies: watch::Receiver<Opti
 }
 
 /// Opens user `index`'s socket to `room` through the load balancer.
-async fn open(crowd: &Crowd, index: usize, room: &str, after: Option<u64>, cookie: Option<String>) -> Result<Socket, Refusal> {
+async fn open(
+    crowd: &Crowd,
+    index: usize,
+    room: &str,
+    after: Option<u64>,
+    cookie: Option<String>,
+) -> Result<Socket, Refusal> {
     let route = crowd.balancer.route(index).ok_or(Refusal::Failed)?;
     let base = route.url.replacen("http://", "ws://", 1);
     let url = match after {
@@ -204,7 +210,8 @@ async fn open(crowd: &Crowd, index: usize, room: &str, after: Option<u64>, cooki
     if let Some(cookie) = cookie.and_then(|c| c.parse().ok()) {
         request.headers_mut().insert(COOKIE, cookie);
     }
-    let (outcome, result) = match tokio::time::timeout(REQUEST_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+    let (outcome, result) = match tokio::time::timeout(REQUEST_TIMEOUT, tokio_tungstenite::connect_async(request)).await
+    {
         Ok(Ok((socket, _))) => (Outcome::Answered, Ok(socket)),
         Ok(Err(tungstenite::Error::Http(_))) => (Outcome::Answered, Err(Refusal::Status)),
         Ok(Err(tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => {

@@ -99,7 +99,8 @@ impl User {
 
     /// Polls the oldest pending order.
     pub(super) async fn poll_order(&mut self) {
-        let Some(index) = self.record.kinds.orders.as_ref().and_then(|o| o.placed.iter().position(|o| !o.done && !o.missing))
+        let Some(index) =
+            self.record.kinds.orders.as_ref().and_then(|o| o.placed.iter().position(|o| !o.done && !o.missing))
         else {
             return;
         };
@@ -152,9 +153,10 @@ impl User {
             }
             tokio::time::sleep(DRAIN_POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
-        let done: Vec<usize> = self.record.kinds.orders.as_ref().map_or_else(Vec::new, |o| {
-            o.placed.iter().enumerate().filter(|(_, o)| o.done).map(|(i, _)| i).collect()
-        });
+        let done: Vec<usize> =
+            self.record.kinds.orders.as_ref().map_or_else(Vec::new, |o| {
+                o.placed.iter().enumerate().filter(|(_, o)| o.done).map(|(i, _)| i).collect()
+            });
         for index in done {
             if !self.logged_in {
                 self.login().await;
