@@ -122,6 +122,14 @@ impl Answer {
     }
 }
 
+/// Sets `body`, if any, as the request's JSON body.
+fn json_body(body: Option<Value>) -> impl FnOnce(RequestBuilder) -> RequestBuilder {
+    move |request| match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
+}
+
 /// An HTTP answer as it came off the wire, before the user looked at it.
 struct Reply {
     status: StatusCode,
@@ -389,11 +397,7 @@ impl User {
     /// Sends one request through the balancer, records it, and handles a 401
     /// after login as a forced logout.
     async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
-        self.send_with(method, path, false, |request| match body {
-            Some(body) => request.json(&body),
-            None => request,
-        })
-        .await
+        self.send_with(method, path, false, json_body(body)).await
     }
 
     /// Like [`User::send`], with the body `build` gives the request. With
@@ -425,10 +429,7 @@ impl User {
     /// Routes a request and builds it with the jar's cookies; `Err(t_ms)`
     /// when no node is live.
     fn prepare(&self, method: Method, path: &str, body: Option<Value>) -> Result<(u64, Route, RequestBuilder), u64> {
-        self.prepare_with(method, path, |request| match body {
-            Some(body) => request.json(&body),
-            None => request,
-        })
+        self.prepare_with(method, path, json_body(body))
     }
 
     fn prepare_with(
