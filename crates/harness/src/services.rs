@@ -1,7 +1,7 @@
 //! The services a run uses besides its nodes, and the checks made before a
 //! run starts.
 //!
-//! Today that is one Redis: the harness's own `redis-server` on a free
+//! First of all a Redis: the harness's own `redis-server` on a free
 //! loopback port (which a scenario may stop or kill), or someone else's
 //! given with `--redis-url` (never touched). Whatever a run will use is
 //! checked before the first node starts ([`Services::start`]): a missing
