@@ -280,7 +280,9 @@ impl Cluster {
             .stdout(Stdio::piped())
             .stderr(stderr)
             .kill_on_drop(true);
-        for (name, value) in self.side.env(&self.backing)? {
+        let (kind_args, kind_env) = self.backing.kinds.for_node(self.side, name);
+        command.args(kind_args);
+        for (name, value) in self.side.env(&self.backing)?.into_iter().chain(kind_env) {
             match value {
                 Some(value) => command.env(name, value),
                 None => command.env_remove(name),

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::arrivals::Skew;
 use crate::haproxy::Balance;
+use crate::mix::Mix;
 use crate::scenario::Scenario;
 use crate::side::Side;
 
@@ -49,6 +50,9 @@ pub struct Config {
     /// How request rates are spread over open-loop users; `None` = the
     /// scenario's default. Closed-loop scenarios ignore it.
     pub skew: Option<Skew>,
+    /// The kinds of state users exercise (`--mix`): sessions, and any of
+    /// files, jobs, live.
+    pub mix: Mix,
 }
 
 /// What sits between the users and the nodes.
@@ -91,6 +95,7 @@ impl Config {
             lb_balance: None,
             redis_persistence: None,
             skew: None,
+            mix: Mix::default(),
         }
     }
 

@@ -84,8 +84,10 @@
 //! - [`config`]: what a run is asked to do.
 //! - [`runner`]: what scenario runs and `harness bench` share: the sides'
 //!   binaries, a runtime that Ctrl-C stops, JSON files, exit statuses.
-//! - [`services`]: the services a run uses (Redis), started or checked
-//!   before the first node starts.
+//! - [`mix`]: the kinds of state users exercise (`--mix`: sessions, files,
+//!   jobs, live), where each side's nodes keep them, and their report.
+//! - [`services`]: the services a run uses (Redis, an S3 server,
+//!   RabbitMQ), started or checked before the first node starts.
 //! - [`run`]: one scenario on every side in turn.
 //! - [`report`]: the report types; [`output`] writes them (table, verdict,
 //!   JSON, SVG), [`table`] is the one plain-text table writer.
@@ -93,7 +95,9 @@
 //! - [`cluster`]: node processes: start, kill, restart on the same port, add.
 //! - [`router`]: the load-balancer trait and the harness's own router.
 //! - [`haproxy`]: a real HAProxy behind the same trait (`--lb haproxy`).
-//! - [`user`]: virtual users, their cookie jar and ledger; open-loop sessions.
+//! - [`user`]: virtual users, their cookie jar and ledgers (the cart, and the
+//!   files, orders and room of `--mix`); open-loop sessions.
+//! - [`mix`]: the kinds of state users exercise (`--mix`), and their report rows.
 //! - [`arrivals`]: open-loop load: seeded Poisson arrivals at a rate that can
 //!   ramp or step, sessions that leave, Zipf-skewed users.
 //! - [`autoscaler`]: each node's `/healthz` load sampled over time, and a
@@ -127,13 +131,12 @@
 //!   launcher crate or checked when a URL is given, before any node
 //!   starts; a side that uses it says so in its [`side::SideInfo`] and
 //!   passes the URL in [`side::Side::extra_args`].
-//! - **A mix of kinds of state** (`--mix sessions,files,jobs,live`): each
-//!   kind is a user step module (upload and read back, order and poll,
-//!   a WebSocket room) that keeps its own ledger in the [`metrics::UserRecord`];
-//!   its counts go into [`report::SideReport`] as `Option` fields
-//!   (`files_unreachable`, `orders_lost`, `orders_done_twice`,
-//!   `live_messages_missed`, `live_connections_dropped`), skipped in the
-//!   JSON when the kind was not exercised, and into the table as rows.
+//! - **Another kind of state in the mix.** A kind is a variant of
+//!   [`mix::Kind`], a user step module beside [`user::files`],
+//!   [`user::orders`] and [`user::live`] with its ledger in
+//!   [`mix::KindRecords`], its `Option` fields in [`mix::KindsReport`]
+//!   (rows and a verdict sentence there too), and where the nodes keep it
+//!   in [`mix::NodeKinds`].
 //! - **Per-scenario findings.** A scenario's findings are a typed struct
 //!   ([`scenario::findings_of`]); one that nests its numbers (for example
 //!   `findings.overload.recovery_s`) wraps them in a field named after it.
@@ -147,6 +150,7 @@ pub mod cpu;
 pub mod flood;
 pub mod haproxy;
 pub mod metrics;
+pub mod mix;
 pub mod objective;
 pub mod output;
 pub mod report;
@@ -163,6 +167,7 @@ pub mod user;
 pub use config::{Config, Lb};
 /// How the harness's own Redis persists (`--redis-persistence`).
 pub use local_redis::Persistence;
+pub use mix::{Kind, Mix};
 pub use report::{Report, SideReport};
 pub use router::{LoadBalancer, Policy, Router};
 pub use run::run;

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use harness::arrivals::Skew;
 use harness::haproxy::Balance;
 use harness::runner::RunArgs;
-use harness::{Config, Lb, Persistence, Report, Scenario, Side, output, parse_duration, scenario};
+use harness::{Config, Lb, Mix, Persistence, Report, Scenario, Side, output, parse_duration, scenario};
 
 #[derive(Parser)]
 #[command(name = "harness", version, about = "Real clusters of the twin servers under load: what each user lost")]
@@ -80,6 +80,9 @@ struct Common {
     /// HAProxy's `balance` algorithm: roundrobin, or source (nginx's ip_hash) [default: roundrobin].
     #[arg(long, value_enum)]
     lb_balance: Option<Balance>,
+    /// Kinds of state users exercise, comma-separated: sessions and any of files, jobs, live.
+    #[arg(long, default_value = "sessions", value_parser = Mix::parse)]
+    mix: Mix,
 }
 
 fn parse_persistence(text: &str) -> Result<Persistence, String> {
@@ -142,6 +145,7 @@ fn apply(config: &mut Config, common: Common) {
     config.bin_dir = common.files.bin_dir;
     config.lb = common.lb;
     config.lb_balance = common.lb_balance;
+    config.mix = common.mix;
     config.progress = true;
 }
 
@@ -171,6 +175,9 @@ fn print_intro(config: &Config, demo: bool) {
             config.duration.as_secs_f64(),
             config.seed
         );
+    }
+    if config.mix.is_mixed() {
+        println!("Users exercise: {} (one ledger per kind of state).", config.mix);
     }
     if config.lb == Lb::Haproxy {
         println!(

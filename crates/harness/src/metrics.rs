@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::mix::KindRecords;
+
 /// Width of one timeline bucket.
 pub const BUCKET: Duration = Duration::from_millis(100);
 
@@ -271,6 +273,8 @@ pub struct UserRecord {
     pub sid_bytes_sum: u64,
     /// How many `sid` cookies the user was given.
     pub sid_cookies: u64,
+    /// The ledgers of the other kinds of state the run exercised.
+    pub kinds: KindRecords,
     /// Every request that was sent, in order: when, its status, its latency.
     pub samples: Vec<Sample>,
 }
@@ -325,6 +329,7 @@ impl UserRecord {
             sid_bytes_sum: 0,
             sid_cookies: 0,
             samples: Vec::new(),
+            kinds: KindRecords::default(),
         }
     }
 

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::config::Lb;
 use crate::haproxy::{Balance, StatusChange};
 use crate::metrics::{Bucket, Event, Latency, Logout};
+use crate::mix::KindsReport;
 use crate::router::Policy;
 use crate::scenario::Findings;
 use crate::side::Side;
@@ -125,4 +126,9 @@ pub struct SideReport {
     /// Server status changes HAProxy reported (`UP`, `DOWN`, `MAINT`, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lb_status_changes: Vec<StatusChange>,
+    /// The numbers of the other kinds of state the run exercised
+    /// (`files_unreachable`, `orders_lost`, …), each absent where its kind
+    /// was not.
+    #[serde(flatten)]
+    pub kinds: KindsReport,
 }

@@ -20,6 +20,7 @@ use crate::cluster::Cluster;
 use crate::config::{Config, Lb};
 use crate::haproxy::{Files, Haproxy};
 use crate::metrics::{Clock, Event, Events, Latency, Live, UserRecord, cut_timeline, merge_timeline, new_histogram};
+use crate::mix::{Kind, KindsReport, NodeKinds};
 use crate::report::{Report, SideReport};
 use crate::router::{LoadBalancer, Policy, Router};
 use crate::runner::{UsageError, resolve_sides};
@@ -49,12 +50,22 @@ pub async fn run(config: &Config) -> Result<Report> {
         )));
     }
     let sides = resolve_sides(config.sides.as_deref(), config.scenario.default_sides(), config.bin_dir.as_deref())?;
+    let side_list: Vec<Side> = sides.iter().map(|(side, _)| *side).collect();
+    let (kinds_redis, object_store, rabbitmq) = config.mix.needs(&side_list);
     let needs = Needs {
-        redis: sides.iter().any(|(side, _)| side.info().needs_redis),
+        redis: kinds_redis || sides.iter().any(|(side, _)| side.info().needs_redis),
         redis_url: config.redis_url.clone(),
         redis_persistence: config.persistence(),
+        object_store,
+        rabbitmq,
     };
     let services = Services::start(&needs).await?;
+    // The stateful nodes' files folders, inside the run's own folder, so
+    // that a killed node leaves nothing behind once the run is over.
+    let files_dir = match config.mix.has(Kind::Files) && side_list.contains(&Side::Stateful) {
+        true => Some(files_folder(config)?),
+        false => None,
+    };
     // One key per run, shared by every token node (see `side`).
     let token_keys = match config.scenario.shares_token_key() {
         true => TokenKeys::Shared(crate::side::random_key()?),
@@ -62,10 +73,12 @@ pub async fn run(config: &Config) -> Result<Report> {
     };
     let mut reports = Vec::new();
     for (side, binary) in &sides {
+        let kinds = NodeKinds::for_side(&config.mix, *side, &services, files_dir.as_ref().map(|d| d.path()));
         let backing = Backing {
             redis_url: services.redis.url(),
             token_keys: token_keys.clone(),
             node_args: config.scenario.node_args(*side),
+            kinds,
         };
         reports.push(run_side(config, *side, binary.clone(), &services, backing).await?);
     }
@@ -80,8 +93,25 @@ pub async fn run(config: &Config) -> Result<Report> {
         json: None,
     };
     drop(services);
+    drop(files_dir);
     crate::output::write_files(config, &mut report)?;
     Ok(report)
+}
+
+/// A fresh folder for the stateful nodes' files, in the out dir when there
+/// is one; removed when the run is over.
+fn files_folder(config: &Config) -> Result<tempfile::TempDir> {
+    let prefix = format!("files-{}-", config.scenario.name());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    match &config.out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            builder.tempdir_in(dir)
+        }
+        None => builder.tempdir(),
+    }
+    .context("cannot create the stateful nodes' files folder")
 }
 
 async fn run_side(
@@ -135,6 +165,7 @@ async fn run_side(
         max_requests: config.max_requests_per_user(),
         seed: config.seed,
         script: config.scenario.user_script(),
+        mix: config.mix.clone(),
     });
     let mut tasks = tokio::task::JoinSet::new();
     match config.scenario.open_loop(config) {
@@ -290,6 +321,7 @@ fn summarize(
         lb_per_node_requests: None,
         lb_redispatched: BTreeMap::new(),
         lb_status_changes: Vec::new(),
+        kinds: KindsReport::of(users),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The services a run uses besides its nodes, and the checks made before a
 //! run starts.
 //!
-//! Today that is one Redis: the harness's own `redis-server` on a free
+//! First of all a Redis: the harness's own `redis-server` on a free
 //! loopback port (which a scenario may stop or kill), or someone else's
 //! given with `--redis-url` (never touched). Whatever a run will use is
 //! checked before the first node starts ([`Services::start`]): a missing
@@ -10,16 +10,25 @@
 //! line), so a run never measures a side whose every request was bound to
 //! fail.
 //!
-//! Another service (a Sentinel set, a Redis Cluster, PostgreSQL, RabbitMQ,
-//! an S3 server) is one more field of [`Services`], started or checked in
-//! [`Services::start`] when a side or scenario needs it ([`Needs`]), with
-//! its launcher crate's `is_installed()` and install hint.
+//! A run whose mix exercises files or jobs on a side that keeps them off
+//! the node gets a private S3 server (`local-s3`) or a private RabbitMQ
+//! node (`local-rabbitmq`), started once for the whole run, before the
+//! first node, and stopped when the run is over. Where one is not
+//! installed, the run is bad usage (exit 2) with the command that installs
+//! it.
+//!
+//! Another service (a Sentinel set, a Redis Cluster, PostgreSQL) is one
+//! more field of [`Services`], started or checked in [`Services::start`]
+//! when a side or scenario needs it ([`Needs`]), with its launcher crate's
+//! `is_installed()` and install hint.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use local_rabbitmq::RabbitMq;
 use local_redis::{Persistence, RedisServer};
+use local_s3::S3Server;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::UsageError;
@@ -80,6 +89,10 @@ pub struct Needs {
     pub redis_url: Option<String>,
     /// How the harness's own Redis persists.
     pub redis_persistence: Persistence,
+    /// Some side keeps uploaded files in an object store: start an S3 server.
+    pub object_store: bool,
+    /// Some side queues orders in RabbitMQ: start a RabbitMQ node.
+    pub rabbitmq: bool,
 }
 
 /// The services of one run; dropping it stops (and waits for) every
@@ -88,22 +101,53 @@ pub struct Needs {
 pub struct Services {
     /// The run's Redis.
     pub redis: RedisHandle,
+    /// The run's S3 server, when a side keeps files in an object store.
+    pub object_store: Option<S3Server>,
+    /// The run's RabbitMQ node, when a side queues orders in it.
+    pub rabbitmq: Option<RabbitMq>,
 }
 
 impl Services {
     /// No service at all.
     pub fn none() -> Services {
-        Services { redis: RedisHandle::None }
+        Services { redis: RedisHandle::None, object_store: None, rabbitmq: None }
     }
 
-    /// Checks and starts what `needs` asks for.
+    /// Checks and starts what `needs` asks for: every precondition first,
+    /// then each service.
     pub async fn start(needs: &Needs) -> Result<Services> {
+        if needs.object_store && !local_s3::is_installed() {
+            bail!(UsageError(format!(
+                "{} is not installed (the files of the shared twins live in it); install it with `{}`",
+                local_s3::BINARY,
+                local_s3::INSTALL_HINT
+            )));
+        }
+        if needs.rabbitmq && !local_rabbitmq::is_installed() {
+            bail!(UsageError(format!(
+                "rabbitmq-server is not installed (the orders of the shared twins are queued in it); install it with `{}`",
+                local_rabbitmq::INSTALL_HINT
+            )));
+        }
+        let mut services = Services { redis: Services::start_redis(needs).await?, ..Services::none() };
+        if needs.object_store {
+            let server = tokio::task::spawn_blocking(S3Server::start).await?.context("cannot start the S3 server")?;
+            services.object_store = Some(server);
+        }
+        if needs.rabbitmq {
+            let node = tokio::task::spawn_blocking(RabbitMq::start).await?.context("cannot start RabbitMQ")?;
+            services.rabbitmq = Some(node);
+        }
+        Ok(services)
+    }
+
+    async fn start_redis(needs: &Needs) -> Result<RedisHandle> {
         if !needs.redis {
-            return Ok(Services::none());
+            return Ok(RedisHandle::None);
         }
         if let Some(url) = &needs.redis_url {
             check_redis(url).await?;
-            return Ok(Services { redis: RedisHandle::External(url.clone()) });
+            return Ok(RedisHandle::External(url.clone()));
         }
         if !local_redis::is_installed() {
             bail!(UsageError(format!(
@@ -115,7 +159,7 @@ impl Services {
         let server = tokio::task::spawn_blocking(move || RedisServer::start_with(persistence))
             .await?
             .context("cannot start redis-server")?;
-        Ok(Services { redis: RedisHandle::Owned(Arc::new(Mutex::new(server))) })
+        Ok(RedisHandle::Owned(Arc::new(Mutex::new(server))))
     }
 }
 

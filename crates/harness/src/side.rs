@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::mix::NodeKinds;
 use crate::router::Policy;
 
 /// One twin: a server binary and the way a load balancer would route it.
@@ -59,6 +60,8 @@ pub struct Backing {
     /// Flags the scenario adds for this side's nodes (`--session-ttl`,
     /// `--max-sessions`).
     pub node_args: Vec<String>,
+    /// Where nodes keep the other kinds of state of the run's mix.
+    pub kinds: NodeKinds,
 }
 
 /// Which key each token node gets.

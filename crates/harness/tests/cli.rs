@@ -14,6 +14,9 @@ fn bad_usage_exits_2_with_a_reason() {
         &["run", "node-death", "--users", "0"],
         &["run", "node-death", "--duration", "soon"],
         &["run", "node-death", "--sides", "stateful,nope"],
+        &["run", "node-death", "--mix", "files"],
+        &["run", "node-death", "--mix", "sessions,queues"],
+        &["demo", "--mix", "sessions,nope"],
         &["frobnicate"],
     ] {
         let out = harness(args);
@@ -126,6 +129,21 @@ fn without_redis_server_it_says_how_to_install_it_and_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(local_redis::INSTALL_HINT));
+}
+
+#[test]
+fn without_the_object_store_a_files_run_says_how_to_install_it_and_exits_2() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "round-robin", "--sides", "stateless", "--mix", "sessions,files", "--duration", "1s"])
+        .args(["--bin-dir", bin_dir().to_str().unwrap()])
+        .env("PATH", empty.path())
+        .env("HOME", empty.path())
+        .env("CARGO_HOME", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(local_s3::INSTALL_HINT));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use harness::haproxy::Balance;
 use harness::metrics::EventKind;
-use harness::{Config, Lb, Report, Scenario, Side, SideReport, scenario};
+use harness::{Config, Kind, Lb, Mix, Report, Scenario, Side, SideReport, scenario};
 
 /// The runs take turns: two clusters under load at once on a small machine
 /// would measure each other.
@@ -26,6 +26,17 @@ fn run(
     seconds: u64,
     balance: Option<Balance>,
 ) -> Report {
+    run_mix(scenario, sides, users, seconds, balance, Mix::default())
+}
+
+fn run_mix(
+    scenario: &'static dyn Scenario,
+    sides: &[Side],
+    users: usize,
+    seconds: u64,
+    balance: Option<Balance>,
+    mix: Mix,
+) -> Report {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     assert!(harness::haproxy::is_installed(), "haproxy is missing: {}", harness::haproxy::INSTALL_HINT);
     let mut config = Config::new(scenario);
@@ -35,6 +46,7 @@ fn run(
     config.sides = Some(sides.to_vec());
     config.lb = Lb::Haproxy;
     config.lb_balance = balance;
+    config.mix = mix;
     match harness::run_blocking(&config) {
         Ok(report) => report,
         Err(e) => panic!("{scenario} through HAProxy failed: {e:#}"),
@@ -210,4 +222,18 @@ fn a_run_through_haproxy_writes_its_configuration_and_both_counts() {
         .filter(|cmdline| cmdline.contains(config_path.to_str().unwrap()))
         .collect();
     assert!(still_running.is_empty(), "HAProxy outlived the harness: {still_running:?}");
+}
+
+#[test]
+fn websockets_cross_haproxy_and_only_the_shared_rooms_are_whole() {
+    let mix = Mix::of(&[Kind::Live]);
+    let report = run_mix(&scenario::RoundRobin, &[Side::Stateful, Side::Stateless], 20, 4, None, mix);
+    for side in &report.sides {
+        // Every user's socket got through the proxy's upgrade.
+        assert_eq!(side.kinds.live_members, Some(side.users), "{}: {:#?}", side.side, side.kinds);
+        assert!(side.kinds.live_messages_expected.unwrap() > 0, "{}", side.side);
+    }
+    let stateful = common::side(&report, Side::Stateful);
+    assert!(stateful.kinds.live_messages_missed.unwrap() > 0, "rooms split by node: {:#?}", stateful.kinds);
+    assert_eq!(common::side(&report, Side::Stateless).kinds.live_messages_missed, Some(0));
 }

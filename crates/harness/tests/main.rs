@@ -12,6 +12,7 @@ mod flood;
 mod haproxy;
 mod key_mismatch;
 mod logout_replay;
+mod mix;
 mod node_death;
 mod redis_crash;
 mod redis_external;

@@ -199,13 +199,11 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
         redis: sides.iter().any(|(side, _)| side.info().needs_redis),
         redis_url: config.redis_url.clone(),
         redis_persistence: Persistence::Snapshot,
+        ..Needs::default()
     };
     let services = Services::start(&needs).await?;
-    let backing = Backing {
-        redis_url: services.redis.url(),
-        token_keys: TokenKeys::Shared(random_key()?),
-        node_args: Vec::new(),
-    };
+    let backing =
+        Backing { redis_url: services.redis.url(), token_keys: TokenKeys::Shared(random_key()?), ..Backing::default() };
     // Every node starts first and idles while another is measured: the
     // load goes to one node at a time. Dropping `nodes` kills them, whatever
     // happens (kill_on_drop); a finished bench stops them gracefully.

@@ -77,6 +77,9 @@ pub fn config_text(settings: &Settings) -> String {
     out.push_str("    timeout connect 1s\n");
     out.push_str("    timeout client 30s\n");
     out.push_str("    timeout server 30s\n");
+    // A WebSocket (`GET /live`) is a tunnel once upgraded: it may stay
+    // quiet between the server's pings, and lives as long as its user.
+    out.push_str("    timeout tunnel 1h\n");
     out.push_str("    retries 2\n");
     out.push_str("    option redispatch 1\n\n");
     out.push_str("frontend users\n");
@@ -124,6 +127,7 @@ mod tests {
     fn a_sticky_config_persists_by_cookie_and_keeps_a_spare_slot_disabled() {
         let text = config_text(&settings(Policy::Sticky));
         assert!(text.contains("    cookie SERVERID insert indirect nocache\n"));
+        assert!(text.contains("    timeout tunnel 1h\n"), "upgraded WebSockets outlive the HTTP timeouts");
         assert!(text.contains("    server stateful-1 127.0.0.1:8001 cookie stateful-1\n"));
         assert!(text.contains("    server stateful-2 127.0.0.1:9 cookie stateful-2 disabled\n"));
         assert!(text.contains("    bind 127.0.0.1:8000\n"));

@@ -102,6 +102,7 @@ pub fn table(report: &Report) -> String {
                 .collect(),
         ));
     }
+    rows.extend(crate::mix::report::rows(sides));
     // Maps (such as per-node shares) stay in the JSON report; the table
     // shows the scalar findings.
     let keys: BTreeSet<&String> = sides
@@ -181,6 +182,7 @@ pub fn verdict(report: &Report) -> Vec<String> {
             side.requests,
         ));
     }
+    lines.extend(crate::mix::report::verdict(report));
     for side in &report.sides {
         if let Some(why) = &side.invalid {
             lines.push(format!("{}: NOT A RESULT: {why}.", side.side));

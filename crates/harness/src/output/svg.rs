@@ -423,6 +423,7 @@ mod tests {
             lb_per_node_requests: None,
             lb_redispatched: BTreeMap::new(),
             lb_status_changes: Vec::new(),
+            kinds: Default::default(),
         }
     }
 

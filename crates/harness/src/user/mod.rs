@@ -6,7 +6,9 @@
 //!
 //! The loop, one request per step, with a think time between steps:
 //! log in (when not logged in), `POST /cart`, `GET /cart` (compared with the
-//! ledger), `GET /me`. What counts:
+//! ledger), `GET /me`, and, when the run exercises other kinds of state
+//! (`--mix`), a fourth step for them (see [`crate::mix`] and the modules
+//! [`files`], [`orders`], [`live`]). What counts:
 //!
 //! - **forced logout**: a 401 to a user that had logged in. The user logs
 //!   in again, which starts a new, empty cart and a new ledger.
@@ -45,9 +47,14 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 use crate::metrics::{Class, Clock, Live, Login, Logout, UserRecord};
+use crate::mix::Mix;
 use crate::router::{LoadBalancer, Outcome, Route};
 
+pub mod files;
 mod jar;
+mod kinds;
+pub mod live;
+pub mod orders;
 mod session;
 
 pub use jar::CookieJar;
@@ -93,6 +100,8 @@ pub struct Crowd {
     pub seed: u64,
     /// What users do beyond the usual loop.
     pub script: Script,
+    /// The kinds of state users exercise besides their session.
+    pub mix: Mix,
 }
 
 /// The name of user `index`: the same on every side of a run.
@@ -105,6 +114,22 @@ struct Answer {
     status: Option<StatusCode>,
     node: Option<String>,
     body: Option<Value>,
+    /// The body as it came (a file's bytes).
+    bytes: Option<Vec<u8>>,
+}
+
+impl Answer {
+    fn none(node: Option<String>) -> Answer {
+        Answer { status: None, node, body: None, bytes: None }
+    }
+}
+
+/// Sets `body`, if any, as the request's JSON body.
+fn json_body(body: Option<Value>) -> impl FnOnce(RequestBuilder) -> RequestBuilder {
+    move |request| match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
 }
 
 /// An HTTP answer as it came off the wire, before the user looked at it.
@@ -158,6 +183,8 @@ struct User {
     /// When the next request was meant to start (open-loop sessions): its
     /// latency counts from then, not from when it could be sent.
     intended: Option<Instant>,
+    /// The user's socket, while the run exercises live rooms.
+    live: Option<live::Member>,
 }
 
 /// Plays user `index` from `start_after` until the crowd's duration ends
@@ -175,8 +202,10 @@ pub async fn play(crowd: Arc<Crowd>, index: usize, start_after: Duration) -> Use
         uncertain: BTreeMap::new(),
         paired: Vec::new(),
         intended: None,
+        live: None,
         crowd,
     };
+    user.record.kinds = user.crowd.mix.kinds_records();
     tokio::time::sleep_until(user.crowd.clock.at(start_after).into()).await;
     let end = user.crowd.clock.at(user.crowd.duration);
     // When this user logs out, in `logout-replay`; the captured cookie.
@@ -197,22 +226,27 @@ pub async fn play(crowd: Arc<Crowd>, index: usize, start_after: Duration) -> Use
                 }
                 captured = Some(copy);
             }
+        } else if user.logged_in && user.upload_due() {
+            user.upload_file().await;
         } else if user.logged_in {
-            match step % 3 {
+            match step % user.round() {
                 0 if user.crowd.script == Script::ConcurrentAdds => user.add_two_at_once().await,
                 0 => user.add_item().await,
                 1 => user.check_cart().await,
-                _ => user.read_me().await,
+                2 => user.read_me().await,
+                _ => user.kind_step().await,
             }
             step += 1;
         } else {
             user.login().await;
             step = 0;
         }
+        user.share_cookies();
         let think = user.crowd.think.mul_f64(user.rng.random_range(0.5..1.5));
         let wake = (Instant::now() + think).min(end);
         tokio::time::sleep_until(wake.into()).await;
     }
+    user.finish_kinds().await;
     // The attacker tries once more, seconds after the logout.
     if let Some(copy) = captured {
         user.replay(&copy).await;
@@ -232,6 +266,7 @@ impl User {
             self.ledger.clear();
             self.uncertain.clear();
             self.record.logins.push(Login { t_ms, node });
+            self.after_login();
         }
     }
 
@@ -374,7 +409,20 @@ impl User {
     /// Sends one request through the balancer, records it, and handles a 401
     /// after login as a forced logout.
     async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
-        match self.prepare(method, path, body) {
+        self.send_with(method, path, false, json_body(body)).await
+    }
+
+    /// Like [`User::send`], with the body `build` gives the request. With
+    /// `measures_404`, a 404 is what the caller's ledger measures (a file or
+    /// an order the node does not have), not an unexpected client error.
+    async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        measures_404: bool,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Answer {
+        match self.prepare_with(method, path, build) {
             Ok(mut request) => {
                 let intended = self.intended.take();
                 if let Some(at) = intended {
@@ -384,11 +432,15 @@ impl User {
                 if let Some(at) = intended {
                     exchange.latency = exchange.latency.max(at.elapsed());
                 }
-                self.absorb(exchange)
+                let answer = self.absorb(exchange);
+                if measures_404 && answer.status == Some(StatusCode::NOT_FOUND) {
+                    self.record.other_client_errors -= 1;
+                }
+                answer
             }
             Err(t_ms) => {
                 self.no_route(t_ms);
-                Answer { status: None, node: None, body: None }
+                Answer::none(None)
             }
         }
     }
@@ -396,16 +448,22 @@ impl User {
     /// Routes a request and builds it with the jar's cookies; `Err(t_ms)`
     /// when no node is live.
     fn prepare(&self, method: Method, path: &str, body: Option<Value>) -> Result<(u64, Route, RequestBuilder), u64> {
+        self.prepare_with(method, path, json_body(body))
+    }
+
+    fn prepare_with(
+        &self,
+        method: Method,
+        path: &str,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<(u64, Route, RequestBuilder), u64> {
         let t_ms = self.crowd.clock.t_ms();
         let route = self.crowd.balancer.route(self.index).ok_or(t_ms)?;
         let mut request = self.crowd.client.request(method, format!("{}{path}", route.url)).timeout(REQUEST_TIMEOUT);
         if let Some(cookie) = self.jar.header() {
             request = request.header(COOKIE, cookie);
         }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        Ok((t_ms, route, request))
+        Ok((t_ms, route, build(request)))
     }
 
     /// A request that had nowhere to go counts as failed, as a load
@@ -430,7 +488,7 @@ impl User {
                 crowd.live.failed.fetch_add(1, Ordering::Relaxed);
                 self.record.count(t_ms, Class::Failed, None, None);
                 self.record.sample(t_ms, 0, latency);
-                return Answer { status: None, node: None, body: None };
+                return Answer::none(None);
             }
         };
         let Reply { status, node, set_cookies, bytes } = reply;
@@ -442,7 +500,7 @@ impl User {
         let Some(bytes) = bytes else {
             crowd.live.failed.fetch_add(1, Ordering::Relaxed);
             self.record.count(t_ms, Class::Failed, node.as_deref(), None);
-            return Answer { status: None, node, body: None };
+            return Answer::none(node);
         };
         let class = if status.is_server_error() {
             if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -465,7 +523,7 @@ impl User {
             self.forced_logout(t_ms, node.clone().unwrap_or_default());
         }
         let body = serde_json::from_slice(&bytes).ok();
-        Answer { status: Some(status), node, body }
+        Answer { status: Some(status), node, body, bytes: Some(bytes) }
     }
 
     /// Keeps the size of a `sid` cookie the server set (not of one it cleared).

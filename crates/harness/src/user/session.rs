@@ -34,6 +34,7 @@ pub async fn session(crowd: Arc<Crowd>, index: usize, arrival: Arrival) -> UserR
         uncertain: Default::default(),
         paired: Vec::new(),
         intended: None,
+        live: None,
         crowd,
     };
     let end = user.crowd.clock.at(user.crowd.duration);

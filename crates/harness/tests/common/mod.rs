@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use harness::{Config, Report, Scenario, Side, SideReport};
+use harness::{Config, Mix, Report, Scenario, Side, SideReport};
 use local_redis::RedisServer;
 
 /// The Redis the runs share while any of them holds it: started by the
@@ -32,7 +32,13 @@ pub fn run(scenario: &'static dyn Scenario, users: usize, seconds: u64) -> Repor
 /// A scenario that stops Redis or reads its counters gets a Redis of its own; the others
 /// share one.
 pub fn run_sides(scenario: &'static dyn Scenario, sides: &[Side], users: usize, seconds: u64) -> Report {
+    run_mix(scenario, sides, users, seconds, Mix::default())
+}
+
+/// Like [`run_sides`], with users exercising the kinds of state of `mix`.
+pub fn run_mix(scenario: &'static dyn Scenario, sides: &[Side], users: usize, seconds: u64, mix: Mix) -> Report {
     let mut config = Config::new(scenario);
+    config.mix = mix;
     config.nodes = 3;
     config.users = users;
     config.duration = Duration::from_secs(seconds);
