@@ -7,6 +7,7 @@ use std::time::Duration;
 use local_redis::Persistence;
 use serde::Serialize;
 
+use crate::database::DatabaseDurability;
 use crate::haproxy::Balance;
 use crate::scenario::Scenario;
 use crate::side::Side;
@@ -45,6 +46,9 @@ pub struct Config {
     /// How the harness's own Redis persists its data; `None` = the
     /// scenario's default. Ignored with `redis_url`.
     pub redis_persistence: Option<Persistence>,
+    /// How the run's PostgreSQL treats the disk; `None` = the scenario's
+    /// default.
+    pub database_durability: Option<DatabaseDurability>,
 }
 
 /// What sits between the users and the nodes.
@@ -86,6 +90,7 @@ impl Config {
             lb: Lb::Harness,
             lb_balance: None,
             redis_persistence: None,
+            database_durability: None,
         }
     }
 
@@ -99,5 +104,10 @@ impl Config {
     /// How the harness's own Redis persists in this run.
     pub fn persistence(&self) -> Persistence {
         self.redis_persistence.unwrap_or(self.scenario.default_persistence())
+    }
+
+    /// How the run's PostgreSQL treats the disk in this run.
+    pub fn database_durability(&self) -> DatabaseDurability {
+        self.database_durability.unwrap_or(self.scenario.default_database_durability())
     }
 }

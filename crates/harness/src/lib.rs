@@ -76,8 +76,10 @@
 //! - [`config`]: what a run is asked to do.
 //! - [`runner`]: what scenario runs and `harness bench` share: the sides'
 //!   binaries, a runtime that Ctrl-C stops, JSON files, exit statuses.
-//! - [`services`]: the services a run uses (Redis), started or checked
+//! - [`services`]: the services a run uses (Redis, PostgreSQL), started or checked
 //!   before the first node starts.
+//! - [`database`]: the `database` side's private PostgreSQL and how it
+//!   treats the disk (`--database-durability`).
 //! - [`run`]: one scenario on every side in turn.
 //! - [`report`]: the report types; [`output`] writes them (table, verdict,
 //!   JSON, SVG), [`table`] is the one plain-text table writer.
@@ -131,6 +133,7 @@ pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod cpu;
+pub mod database;
 pub mod haproxy;
 pub mod metrics;
 pub mod output;
@@ -145,6 +148,7 @@ pub mod table;
 pub mod user;
 
 pub use config::{Config, Lb};
+pub use database::DatabaseDurability;
 /// How the harness's own Redis persists (`--redis-persistence`).
 pub use local_redis::Persistence;
 pub use report::{Report, SideReport};

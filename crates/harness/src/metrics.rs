@@ -78,6 +78,10 @@ pub enum EventKind {
     RedisDown,
     /// Redis answers again.
     RedisUp,
+    /// PostgreSQL went away (stopped or killed).
+    DatabaseDown,
+    /// PostgreSQL answers again.
+    DatabaseUp,
 }
 
 impl EventKind {
@@ -89,6 +93,8 @@ impl EventKind {
             EventKind::Restart => "restart",
             EventKind::RedisDown => "redis-down",
             EventKind::RedisUp => "redis-up",
+            EventKind::DatabaseDown => "database-down",
+            EventKind::DatabaseUp => "database-up",
         }
     }
 }

@@ -53,6 +53,8 @@ pub async fn run(config: &Config) -> Result<Report> {
         redis: sides.iter().any(|(side, _)| side.info().needs_redis),
         redis_url: config.redis_url.clone(),
         redis_persistence: config.persistence(),
+        database: sides.iter().any(|(side, _)| side.info().needs_database),
+        database_durability: config.database_durability(),
     };
     let services = Services::start(&needs).await?;
     // One key per run, shared by every token node (see `side`).
@@ -62,7 +64,11 @@ pub async fn run(config: &Config) -> Result<Report> {
     };
     let mut reports = Vec::new();
     for (side, binary) in &sides {
-        let backing = Backing { redis_url: services.redis.url(), token_keys: token_keys.clone() };
+        let backing = Backing {
+            redis_url: services.redis.url(),
+            database_url: services.database.as_ref().map(|d| d.url()),
+            token_keys: token_keys.clone(),
+        };
         reports.push(run_side(config, *side, binary.clone(), &services, backing).await?);
     }
     let mut report = Report {

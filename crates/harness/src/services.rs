@@ -10,8 +10,12 @@
 //! line), so a run never measures a side whose every request was bound to
 //! fail.
 //!
-//! Another service (a Sentinel set, a Redis Cluster, PostgreSQL, RabbitMQ,
-//! an S3 server) is one more field of [`Services`], started or checked in
+//! The `database` side's PostgreSQL is the harness's own, always
+//! ([`crate::database`]): a missing PostgreSQL is bad usage (exit 2, with
+//! how to install it).
+//!
+//! Another service (a Sentinel set, a Redis Cluster, RabbitMQ, an S3
+//! server) is one more field of [`Services`], started or checked in
 //! [`Services::start`] when a side or scenario needs it ([`Needs`]), with
 //! its launcher crate's `is_installed()` and install hint.
 
@@ -23,6 +27,7 @@ use local_redis::{Persistence, RedisServer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::UsageError;
+use crate::database::{Database, DatabaseDurability};
 
 /// How long an external service gets to answer its precondition check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -80,6 +85,10 @@ pub struct Needs {
     pub redis_url: Option<String>,
     /// How the harness's own Redis persists.
     pub redis_persistence: Persistence,
+    /// Some side's nodes keep their sessions in PostgreSQL.
+    pub database: bool,
+    /// How the run's PostgreSQL treats the disk.
+    pub database_durability: DatabaseDurability,
 }
 
 /// The services of one run; dropping it stops (and waits for) every
@@ -88,35 +97,47 @@ pub struct Needs {
 pub struct Services {
     /// The run's Redis.
     pub redis: RedisHandle,
+    /// The run's PostgreSQL, when a side needs it.
+    pub database: Option<Database>,
 }
 
 impl Services {
     /// No service at all.
     pub fn none() -> Services {
-        Services { redis: RedisHandle::None }
+        Services { redis: RedisHandle::None, database: None }
     }
 
     /// Checks and starts what `needs` asks for.
     pub async fn start(needs: &Needs) -> Result<Services> {
-        if !needs.redis {
-            return Ok(Services::none());
-        }
-        if let Some(url) = &needs.redis_url {
-            check_redis(url).await?;
-            return Ok(Services { redis: RedisHandle::External(url.clone()) });
-        }
-        if !local_redis::is_installed() {
-            bail!(UsageError(format!(
-                "redis-server is not installed (the Redis-backed sides need it); install it with `{}`",
-                local_redis::INSTALL_HINT
-            )));
-        }
-        let persistence = needs.redis_persistence;
-        let server = tokio::task::spawn_blocking(move || RedisServer::start_with(persistence))
-            .await?
-            .context("cannot start redis-server")?;
-        Ok(Services { redis: RedisHandle::Owned(Arc::new(Mutex::new(server))) })
+        let redis = start_redis(needs).await?;
+        let database = match needs.database {
+            true => Some(Database::start(needs.database_durability).await?),
+            false => None,
+        };
+        Ok(Services { redis, database })
     }
+}
+
+/// The run's Redis: none, `--redis-url`'s (checked) or the harness's own.
+async fn start_redis(needs: &Needs) -> Result<RedisHandle> {
+    if !needs.redis {
+        return Ok(RedisHandle::None);
+    }
+    if let Some(url) = &needs.redis_url {
+        check_redis(url).await?;
+        return Ok(RedisHandle::External(url.clone()));
+    }
+    if !local_redis::is_installed() {
+        bail!(UsageError(format!(
+            "redis-server is not installed (the Redis-backed sides need it); install it with `{}`",
+            local_redis::INSTALL_HINT
+        )));
+    }
+    let persistence = needs.redis_persistence;
+    let server = tokio::task::spawn_blocking(move || RedisServer::start_with(persistence))
+        .await?
+        .context("cannot start redis-server")?;
+    Ok(RedisHandle::Owned(Arc::new(Mutex::new(server))))
 }
 
 /// A precondition of the run does not hold: an external service it would

@@ -28,6 +28,8 @@ pub enum Side {
     Stateful,
     /// Sessions in Redis.
     Stateless,
+    /// The stateless twin with its sessions in PostgreSQL (`--database-url`).
+    Database,
     /// Sessions in a signed cookie; logout cannot end a copy.
     Token,
     /// Sessions in a signed cookie, with the logout deny list in Redis.
@@ -45,6 +47,8 @@ pub struct SideInfo {
     pub routing: Policy,
     /// Whether its nodes need `--redis-url`.
     pub needs_redis: bool,
+    /// Whether its nodes need `--database-url` (the run's PostgreSQL).
+    pub needs_database: bool,
     /// One line for the terminal: where a session lives.
     pub state_lives: &'static str,
 }
@@ -54,6 +58,8 @@ pub struct SideInfo {
 pub struct Backing {
     /// The Redis every node of a Redis-backed side uses.
     pub redis_url: Option<String>,
+    /// The PostgreSQL every node of the database side uses.
+    pub database_url: Option<String>,
     /// The key token nodes sign with.
     pub token_keys: TokenKeys,
 }
@@ -91,10 +97,13 @@ pub fn random_key() -> anyhow::Result<String> {
 
 impl Side {
     /// Every side, in the order of the table's columns.
-    pub const ALL: &'static [Side] = &[Side::Stateful, Side::Stateless, Side::Token, Side::TokenRevocation];
+    pub const ALL: &'static [Side] =
+        &[Side::Stateful, Side::Stateless, Side::Database, Side::Token, Side::TokenRevocation];
 
     /// The sides a run picks when `--sides` is not given (and their binary
-    /// is built): one per twin. Scenarios may add more.
+    /// is built): one per twin. Scenarios may add more. The database side
+    /// is not among them: it needs PostgreSQL, and most scenarios teach
+    /// the same on it as on the stateless side (ask with `--sides`).
     pub const DEFAULT: &'static [Side] = &[Side::Stateful, Side::Stateless, Side::Token];
 
     /// The table row of this side.
@@ -105,6 +114,7 @@ impl Side {
                 binary: "stateful-server",
                 routing: Policy::Sticky,
                 needs_redis: false,
+                needs_database: false,
                 state_lives: "in the RAM of the node the user logged in on",
             },
             Side::Stateless => SideInfo {
@@ -112,13 +122,23 @@ impl Side {
                 binary: "stateless-server",
                 routing: Policy::RoundRobin,
                 needs_redis: true,
+                needs_database: false,
                 state_lives: "in Redis, shared by every node",
+            },
+            Side::Database => SideInfo {
+                name: "database",
+                binary: "stateless-server",
+                routing: Policy::RoundRobin,
+                needs_redis: false,
+                needs_database: true,
+                state_lives: "in PostgreSQL, shared by every node",
             },
             Side::Token => SideInfo {
                 name: "token",
                 binary: "token-server",
                 routing: Policy::RoundRobin,
                 needs_redis: false,
+                needs_database: false,
                 state_lives: "in a signed cookie the client holds; nodes share the key",
             },
             Side::TokenRevocation => SideInfo {
@@ -126,6 +146,7 @@ impl Side {
                 binary: "token-server",
                 routing: Policy::RoundRobin,
                 needs_redis: true,
+                needs_database: false,
                 state_lives: "in a signed cookie; logged-out token ids in a Redis deny list",
             },
         }
@@ -133,12 +154,13 @@ impl Side {
 
     /// Flags beyond the common ones that this side's nodes start with.
     pub fn extra_args(self, backing: &Backing) -> Vec<String> {
-        let flag = match self {
+        let (flag, url) = match self {
             Side::Stateful | Side::Token => return Vec::new(),
-            Side::Stateless => "--redis-url",
-            Side::TokenRevocation => "--revocation-redis",
+            Side::Stateless => ("--redis-url", &backing.redis_url),
+            Side::Database => ("--database-url", &backing.database_url),
+            Side::TokenRevocation => ("--revocation-redis", &backing.redis_url),
         };
-        match &backing.redis_url {
+        match url {
             Some(url) => vec![flag.into(), url.clone()],
             None => Vec::new(),
         }
@@ -148,9 +170,20 @@ impl Side {
     /// of this side. The key goes here, not in argv, so `ps` does not show
     /// it; the deny list's variable is cleared on `token`, so a
     /// `REVOCATION_REDIS` in the harness's own environment cannot turn it on.
+    /// The stateless twin's store variables are cleared the same way: a
+    /// `DATABASE_URL` or `REDIS_URL` in the harness's environment would
+    /// otherwise pick the other store, or clash with the flag given.
     pub fn env(self, backing: &Backing) -> anyhow::Result<Vec<(&'static str, Option<String>)>> {
-        if !matches!(self, Side::Token | Side::TokenRevocation) {
-            return Ok(Vec::new());
+        match self {
+            Side::Stateful => return Ok(Vec::new()),
+            Side::Stateless => return Ok(vec![("DATABASE_URL", None)]),
+            Side::Database => {
+                return Ok(["REDIS_URL", "REDIS_SENTINEL", "REDIS_MASTER", "REDIS_CLUSTER"]
+                    .into_iter()
+                    .map(|name| (name, None))
+                    .collect());
+            }
+            Side::Token | Side::TokenRevocation => {}
         }
         let key = match &backing.token_keys {
             TokenKeys::Shared(key) => Some(key.clone()),

@@ -68,6 +68,7 @@ use serde::Serialize;
 
 use crate::cluster::Cluster;
 use crate::cpu::{CpuTimes, Processes};
+use crate::database::DatabaseDurability;
 use crate::metrics::{Latency, new_histogram};
 use crate::runner::{Threads, UsageError, block_on, resolve_sides, write_json};
 use crate::services::{Needs, Services};
@@ -199,9 +200,15 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
         redis: sides.iter().any(|(side, _)| side.info().needs_redis),
         redis_url: config.redis_url.clone(),
         redis_persistence: Persistence::Snapshot,
+        database: sides.iter().any(|(side, _)| side.info().needs_database),
+        database_durability: DatabaseDurability::NoFsync,
     };
     let services = Services::start(&needs).await?;
-    let backing = Backing { redis_url: services.redis.url(), token_keys: TokenKeys::Shared(random_key()?) };
+    let backing = Backing {
+        redis_url: services.redis.url(),
+        database_url: services.database.as_ref().map(|d| d.url()),
+        token_keys: TokenKeys::Shared(random_key()?),
+    };
     // Every node starts first and idles while another is measured: the
     // load goes to one node at a time. Dropping `nodes` kills them, whatever
     // happens (kill_on_drop); a finished bench stops them gracefully.
