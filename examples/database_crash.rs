@@ -34,8 +34,8 @@ fn main() -> ExitCode {
             Ok(report) => report,
             Err(code) => return code,
         };
-        for side in &report.sides {
-            let f = &side.findings;
+        if let Some(database) = report.side(Side::Database) {
+            let f = &database.findings;
             println!(
                 "{durability}: back {} ms after the kill; {} of {} logged-in users logged out by the crash, \
                  {} carts lost, {} answers were 503",

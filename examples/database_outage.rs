@@ -30,11 +30,12 @@ fn main() -> ExitCode {
         Ok(report) => report,
         Err(code) => return code,
     };
-    for side in &report.sides {
-        let f = &side.findings;
+    if let Some(database) = report.side(Side::Database) {
+        let f = &database.findings;
         println!(
-            "{}: {} answers were 503, failures ended {} ms after PostgreSQL was back, {} users logged out",
-            side.side, f["answers_503"], f["failures_end_ms_after_database_up"], side.users_logged_out
+            "PostgreSQL was away {} ms: the database side answered 503 {} times, its failures ended {} ms \
+             after PostgreSQL was back, and {} users were logged out.",
+            f["outage_ms"], f["answers_503"], f["failures_end_ms_after_database_up"], database.users_logged_out
         );
     }
     println!("\n{}", output::table(&report));

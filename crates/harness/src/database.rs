@@ -36,8 +36,8 @@ pub enum DatabaseDurability {
     Fsync,
     /// `fsync = on`, `synchronous_commit = off`: a commit answers before its
     /// WAL record is written; the WAL writer writes it within about three
-    /// `wal_writer_delay` (`200ms` by default), so a crash loses the commits
-    /// of that last moment.
+    /// `wal_writer_delay` (`200ms` by default), or sooner when a WAL page
+    /// fills, so a crash can lose the commits of that last moment.
     AsyncCommit,
 }
 
@@ -63,8 +63,9 @@ impl DatabaseDurability {
                  whatever dies; each request that changes a session waits for the disk."
             }
             DatabaseDurability::AsyncCommit => {
-                "With synchronous_commit off a commit answers before its WAL record is written: \
-                 the commits of the last moment before the kill (logins, cart adds) are gone."
+                "With synchronous_commit off a commit answers before its WAL record is written: what the \
+                 WAL writer had not yet written when the server died (at most the last few hundred \
+                 milliseconds of logins and cart adds) is gone; the counts above say how much that was."
             }
         }
     }
@@ -115,6 +116,11 @@ impl Database {
     /// The URL nodes connect to.
     pub fn url(&self) -> String {
         self.server.lock().unwrap().url()
+    }
+
+    /// The server's process id (`harness bench` reads its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.server.lock().unwrap().pid()
     }
 
     /// The server, for a scenario to stop, kill or restart.

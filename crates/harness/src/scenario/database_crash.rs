@@ -6,7 +6,10 @@
 //! (`async-commit`) a commit answers before its WAL record is written, and
 //! the commits of the last moment before the kill are gone.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, Result};
+use local_postgres::PostgresServer;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
@@ -30,6 +33,22 @@ struct DatabaseCrashFindings {
     carts_lost_by_crash: usize,
     answers_503: u64,
     database_durability: &'static str,
+}
+
+/// How long a supervisor keeps trying to start the killed server.
+const RESTART_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Starts the killed server again, as a supervisor would: the killed
+/// server's backends may still be exiting (holding its shared memory) for a
+/// moment, and until they are gone PostgreSQL refuses to start.
+fn restart(server: &mut PostgresServer) -> std::io::Result<()> {
+    let deadline = Instant::now() + RESTART_DEADLINE;
+    loop {
+        match server.start_again() {
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            result => return result,
+        }
+    }
 }
 
 impl Scenario for DatabaseCrash {
@@ -63,7 +82,7 @@ impl Scenario for DatabaseCrash {
                 let mut server = crashed.lock().unwrap();
                 server.kill();
                 down.record(EventKind::DatabaseDown, "postgres");
-                server.start_again()
+                restart(&mut server)
             })
             .await?
             .context("PostgreSQL did not come back after the kill")?;
