@@ -112,12 +112,13 @@
 //!   shows in the timeline. `capacity`, a sweep, is a scenario whose
 //!   findings combine several runs: a loop over [`run()`] with different
 //!   node counts and rates, outside the per-side runner.
-//! - **Other services.** A Sentinel set, a Redis Cluster, a private
-//!   PostgreSQL, RabbitMQ or an S3 server is one more field of
-//!   [`services::Services`] and [`services::Needs`], started from its
-//!   launcher crate or checked when a URL is given, before any node
-//!   starts; a side that uses it says so in its [`side::SideInfo`] and
-//!   passes the URL in [`side::Side::extra_args`].
+//! - **Other services.** A Sentinel set, a Redis Cluster, RabbitMQ or an
+//!   S3 server is one more field of [`services::Services`] and
+//!   [`services::Needs`], started from its launcher crate or checked when a
+//!   URL is given, before any node starts; a side that uses it says so in
+//!   its [`side::SideInfo`] and passes the URL in
+//!   [`side::Side::extra_args`], as the `database` side does with its
+//!   PostgreSQL ([`database`]).
 //! - **A mix of kinds of state** (`--mix sessions,files,jobs,live`): each
 //!   kind is a user step module (upload and read back, order and poll,
 //!   a WebSocket room) that keeps its own ledger in the [`metrics::UserRecord`];
