@@ -77,8 +77,8 @@ use ::redis::{
 use crate::id::SessionId;
 use crate::redis::{CART_FIELD_PREFIX, RedisStore, session_from_hash};
 use crate::session::{Name, Session};
-use crate::store::{Change, SessionStore, StoreError, Updated};
 use crate::view::SessionView;
+use crate::store::{Change, SessionStore, StoreError, Updated};
 
 /// Where the Redis deployment is.
 #[derive(Clone, Debug, PartialEq, Eq)]
