@@ -8,6 +8,7 @@ use local_redis::Persistence;
 use serde::Serialize;
 
 use crate::arrivals::Skew;
+use crate::database::DatabaseDurability;
 use crate::haproxy::Balance;
 use crate::mix::Mix;
 use crate::scenario::Scenario;
@@ -53,6 +54,9 @@ pub struct Config {
     /// The kinds of state users exercise (`--mix`): sessions, and any of
     /// files, jobs, live.
     pub mix: Mix,
+    /// How the run's PostgreSQL treats the disk; `None` = the scenario's
+    /// default.
+    pub database_durability: Option<DatabaseDurability>,
 }
 
 /// What sits between the users and the nodes.
@@ -96,6 +100,7 @@ impl Config {
             redis_persistence: None,
             skew: None,
             mix: Mix::default(),
+            database_durability: None,
         }
     }
 
@@ -109,5 +114,10 @@ impl Config {
     /// How the harness's own Redis persists in this run.
     pub fn persistence(&self) -> Persistence {
         self.redis_persistence.unwrap_or(self.scenario.default_persistence())
+    }
+
+    /// How the run's PostgreSQL treats the disk in this run.
+    pub fn database_durability(&self) -> DatabaseDurability {
+        self.database_durability.unwrap_or(self.scenario.default_database_durability())
     }
 }

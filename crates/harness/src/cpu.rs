@@ -1,6 +1,6 @@
 //! CPU time of whole processes, read from `/proc`, so that `harness bench`
 //! can say what one request cost each process that served it: the node,
-//! `redis-server`, and the load generator itself. On a small machine these
+//! `redis-server` or PostgreSQL, and the load generator itself. On a small machine these
 //! share the cores, so a node's rate alone does not say where the time went.
 
 use std::time::Duration;
@@ -21,6 +21,22 @@ pub fn used(pid: u32) -> Option<Duration> {
     Some(Duration::from_nanos(nanos))
 }
 
+/// CPU time of process `pid` and of its children: PostgreSQL's server and
+/// the backends and workers it started (one backend per connection). A
+/// child that exits takes its time with it; the pooled connections of a
+/// bench live for the whole run.
+pub fn used_with_children(pid: u32) -> Option<Duration> {
+    let own = used(pid)?;
+    let children = std::fs::read_dir("/proc").ok()?.flatten().filter_map(|entry| {
+        let child = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        // `pid (comm) state ppid …`; comm may hold spaces or parentheses.
+        let ppid = stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse::<u32>().ok()?;
+        if ppid == pid { used(child) } else { None }
+    });
+    Some(own + children.sum::<Duration>())
+}
+
 /// The processes one measurement's CPU is read from.
 #[derive(Clone, Copy, Debug)]
 pub struct Processes {
@@ -28,6 +44,9 @@ pub struct Processes {
     pub node: Option<u32>,
     /// The `redis-server` the harness started, if any.
     pub redis: Option<u32>,
+    /// The PostgreSQL server the harness started, if any (read with its
+    /// children).
+    pub database: Option<u32>,
     /// This process: the load generator.
     pub generator: u32,
 }
@@ -39,6 +58,8 @@ pub struct CpuTimes {
     pub node: Option<Duration>,
     /// `redis-server`.
     pub redis: Option<Duration>,
+    /// PostgreSQL, every process of it.
+    pub database: Option<Duration>,
     /// The load generator.
     pub generator: Option<Duration>,
 }
@@ -46,7 +67,12 @@ pub struct CpuTimes {
 impl Processes {
     /// Each process's CPU time so far.
     pub fn read(&self) -> CpuTimes {
-        CpuTimes { node: self.node.and_then(used), redis: self.redis.and_then(used), generator: used(self.generator) }
+        CpuTimes {
+            node: self.node.and_then(used),
+            redis: self.redis.and_then(used),
+            database: self.database.and_then(used_with_children),
+            generator: used(self.generator),
+        }
     }
 }
 
@@ -57,6 +83,7 @@ impl CpuTimes {
         CpuTimes {
             node: span(self.node, earlier.node),
             redis: span(self.redis, earlier.redis),
+            database: span(self.database, earlier.database),
             generator: span(self.generator, earlier.generator),
         }
     }
@@ -67,6 +94,7 @@ impl CpuTimes {
         CpuTimes {
             node: sum(self.node, other.node),
             redis: sum(self.redis, other.redis),
+            database: sum(self.database, other.database),
             generator: sum(self.generator, other.generator),
         }
     }
@@ -78,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_busy_process_shows_its_cpu_time_growing() {
-        let me = Processes { node: None, redis: None, generator: std::process::id() };
+        let me = Processes { node: None, redis: None, database: None, generator: std::process::id() };
         let before = me.read();
         // Work until the kernel has counted at least 20 ms of it; bounded,
         // so a /proc that never moves fails the test instead of hanging it.

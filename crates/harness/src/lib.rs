@@ -86,8 +86,10 @@
 //!   binaries, a runtime that Ctrl-C stops, JSON files, exit statuses.
 //! - [`mix`]: the kinds of state users exercise (`--mix`: sessions, files,
 //!   jobs, live), where each side's nodes keep them, and their report.
-//! - [`services`]: the services a run uses (Redis, an S3 server,
-//!   RabbitMQ), started or checked before the first node starts.
+//! - [`services`]: the services a run uses (Redis, PostgreSQL, an S3
+//!   server, RabbitMQ), started or checked before the first node starts.
+//! - [`database`]: the `database` side's private PostgreSQL and how it
+//!   treats the disk (`--database-durability`).
 //! - [`run`]: one scenario on every side in turn.
 //! - [`report`]: the report types; [`output`] writes them (table, verdict,
 //!   JSON, SVG), [`table`] is the one plain-text table writer.
@@ -125,12 +127,12 @@
 //!   predictive one) is another [`autoscaler::Rule`]-like decider that the
 //!   [`autoscaler::Autoscaler`] loop calls; each change it makes is an
 //!   [`metrics::EventKind`] so that it shows in the timeline.
-//! - **Other services.** A Sentinel set, a Redis Cluster, a private
-//!   PostgreSQL, RabbitMQ or an S3 server is one more field of
-//!   [`services::Services`] and [`services::Needs`], started from its
-//!   launcher crate or checked when a URL is given, before any node
+//! - **Other services.** A Sentinel set or a Redis Cluster is one more
+//!   field of [`services::Services`] and [`services::Needs`], started from
+//!   its launcher crate or checked when a URL is given, before any node
 //!   starts; a side that uses it says so in its [`side::SideInfo`] and
-//!   passes the URL in [`side::Side::extra_args`].
+//!   passes the URL in [`side::Side::extra_args`], as the `database` side
+//!   does with its PostgreSQL ([`database`]).
 //! - **Another kind of state in the mix.** A kind is a variant of
 //!   [`mix::Kind`], a user step module beside [`user::files`],
 //!   [`user::orders`] and [`user::live`] with its ledger in
@@ -147,6 +149,7 @@ pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod cpu;
+pub mod database;
 pub mod flood;
 pub mod haproxy;
 pub mod metrics;
@@ -165,6 +168,7 @@ pub mod table;
 pub mod user;
 
 pub use config::{Config, Lb};
+pub use database::DatabaseDurability;
 /// How the harness's own Redis persists (`--redis-persistence`).
 pub use local_redis::Persistence;
 pub use mix::{Kind, Mix};

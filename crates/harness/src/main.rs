@@ -4,7 +4,7 @@
 //! Exit status: 0 when the run completed (whatever it measured), 1 when the
 //! harness itself failed or a service the run would use does not answer
 //! (a `--redis-url` where nothing listens), 2 on bad usage (including a
-//! missing `redis-server` or missing server binaries), 130 on Ctrl-C. Its
+//! missing `redis-server`, a missing PostgreSQL for the database side, or missing server binaries), 130 on Ctrl-C. Its
 //! own warnings and errors go to stderr (`RUST_LOG`, default `warn`).
 
 use std::process::ExitCode;
@@ -14,7 +14,9 @@ use clap::{Args, Parser, Subcommand};
 use harness::arrivals::Skew;
 use harness::haproxy::Balance;
 use harness::runner::RunArgs;
-use harness::{Config, Lb, Mix, Persistence, Report, Scenario, Side, output, parse_duration, scenario};
+use harness::{
+    Config, DatabaseDurability, Lb, Mix, Persistence, Report, Scenario, Side, output, parse_duration, scenario,
+};
 
 #[derive(Parser)]
 #[command(name = "harness", version, about = "Real clusters of the twin servers under load: what each user lost")]
@@ -52,6 +54,11 @@ enum Command {
         /// arriving users: uniform, or zipf (a few heavy users) [default: zipf for capacity, uniform otherwise].
         #[arg(long, value_enum)]
         skew: Option<Skew>,
+        /// How the database side's PostgreSQL treats the disk: no-fsync, fsync (PostgreSQL's
+        /// defaults), async-commit (synchronous_commit off) [default: fsync for database-crash,
+        /// no-fsync otherwise].
+        #[arg(long, value_enum)]
+        database_durability: Option<DatabaseDurability>,
         #[command(flatten)]
         common: Common,
     },
@@ -114,10 +121,11 @@ fn main() -> ExitCode {
             apply(&mut config, common);
             (config, true)
         }
-        Command::Run { scenario, nodes, users, duration, redis_persistence, skew, common } => {
+        Command::Run { scenario, nodes, users, duration, redis_persistence, skew, database_durability, common } => {
             let mut config = Config::new(scenario);
             config.skew = skew;
             config.redis_persistence = redis_persistence;
+            config.database_durability = database_durability;
             config.nodes = usize::from(nodes);
             config.users = usize::try_from(users).unwrap_or(usize::MAX);
             config.duration = duration;

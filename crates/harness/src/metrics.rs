@@ -116,6 +116,10 @@ pub enum EventKind {
     FloodStart,
     /// The flood ended.
     FloodEnd,
+    /// PostgreSQL went away (stopped or killed).
+    DatabaseDown,
+    /// PostgreSQL answers again.
+    DatabaseUp,
 }
 
 impl EventKind {
@@ -134,6 +138,8 @@ impl EventKind {
             EventKind::RedisThawed => "redis-thawed",
             EventKind::FloodStart => "flood-start",
             EventKind::FloodEnd => "flood-end",
+            EventKind::DatabaseDown => "database-down",
+            EventKind::DatabaseUp => "database-up",
         }
     }
 }

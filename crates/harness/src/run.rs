@@ -58,6 +58,8 @@ pub async fn run(config: &Config) -> Result<Report> {
         redis_persistence: config.persistence(),
         object_store,
         rabbitmq,
+        database: sides.iter().any(|(side, _)| side.info().needs_database),
+        database_durability: config.database_durability(),
     };
     let services = Services::start(&needs).await?;
     // The stateful nodes' files folders, inside the run's own folder, so
@@ -76,6 +78,7 @@ pub async fn run(config: &Config) -> Result<Report> {
         let kinds = NodeKinds::for_side(&config.mix, *side, &services, files_dir.as_ref().map(|d| d.path()));
         let backing = Backing {
             redis_url: services.redis.url(),
+            database_url: services.database.as_ref().map(|d| d.url()),
             token_keys: token_keys.clone(),
             node_args: config.scenario.node_args(*side),
             kinds,

@@ -13,13 +13,14 @@
 //! A run whose mix exercises files or jobs on a side that keeps them off
 //! the node gets a private S3 server (`local-s3`) or a private RabbitMQ
 //! node (`local-rabbitmq`), started once for the whole run, before the
-//! first node, and stopped when the run is over. Where one is not
-//! installed, the run is bad usage (exit 2) with the command that installs
-//! it.
+//! first node, and stopped when the run is over. The `database` side's
+//! PostgreSQL is the harness's own, always ([`crate::database`]). Where one
+//! is not installed, the run is bad usage (exit 2) with the command that
+//! installs it.
 //!
-//! Another service (a Sentinel set, a Redis Cluster, PostgreSQL) is one
-//! more field of [`Services`], started or checked in [`Services::start`]
-//! when a side or scenario needs it ([`Needs`]), with its launcher crate's
+//! Another service (a Sentinel set, a Redis Cluster) is one more field of
+//! [`Services`], started or checked in [`Services::start`] when a side or
+//! scenario needs it ([`Needs`]), with its launcher crate's
 //! `is_installed()` and install hint.
 
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,7 @@ use local_s3::S3Server;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::UsageError;
+use crate::database::{Database, DatabaseDurability};
 
 /// How long an external service gets to answer its precondition check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -93,6 +95,10 @@ pub struct Needs {
     pub object_store: bool,
     /// Some side queues orders in RabbitMQ: start a RabbitMQ node.
     pub rabbitmq: bool,
+    /// Some side's nodes keep their sessions in PostgreSQL.
+    pub database: bool,
+    /// How the run's PostgreSQL treats the disk.
+    pub database_durability: DatabaseDurability,
 }
 
 /// The services of one run; dropping it stops (and waits for) every
@@ -105,12 +111,14 @@ pub struct Services {
     pub object_store: Option<S3Server>,
     /// The run's RabbitMQ node, when a side queues orders in it.
     pub rabbitmq: Option<RabbitMq>,
+    /// The run's PostgreSQL, when a side needs it.
+    pub database: Option<Database>,
 }
 
 impl Services {
     /// No service at all.
     pub fn none() -> Services {
-        Services { redis: RedisHandle::None, object_store: None, rabbitmq: None }
+        Services { redis: RedisHandle::None, object_store: None, rabbitmq: None, database: None }
     }
 
     /// Checks and starts what `needs` asks for: every precondition first,
@@ -129,7 +137,7 @@ impl Services {
                 local_rabbitmq::INSTALL_HINT
             )));
         }
-        let mut services = Services { redis: Services::start_redis(needs).await?, ..Services::none() };
+        let mut services = Services { redis: start_redis(needs).await?, ..Services::none() };
         if needs.object_store {
             let server = tokio::task::spawn_blocking(S3Server::start).await?.context("cannot start the S3 server")?;
             services.object_store = Some(server);
@@ -138,29 +146,33 @@ impl Services {
             let node = tokio::task::spawn_blocking(RabbitMq::start).await?.context("cannot start RabbitMQ")?;
             services.rabbitmq = Some(node);
         }
+        if needs.database {
+            services.database = Some(Database::start(needs.database_durability).await?);
+        }
         Ok(services)
     }
+}
 
-    async fn start_redis(needs: &Needs) -> Result<RedisHandle> {
-        if !needs.redis {
-            return Ok(RedisHandle::None);
-        }
-        if let Some(url) = &needs.redis_url {
-            check_redis(url).await?;
-            return Ok(RedisHandle::External(url.clone()));
-        }
-        if !local_redis::is_installed() {
-            bail!(UsageError(format!(
-                "redis-server is not installed (the Redis-backed sides need it); install it with `{}`",
-                local_redis::INSTALL_HINT
-            )));
-        }
-        let persistence = needs.redis_persistence;
-        let server = tokio::task::spawn_blocking(move || RedisServer::start_with(persistence))
-            .await?
-            .context("cannot start redis-server")?;
-        Ok(RedisHandle::Owned(Arc::new(Mutex::new(server))))
+/// The run's Redis: none, `--redis-url`'s (checked) or the harness's own.
+async fn start_redis(needs: &Needs) -> Result<RedisHandle> {
+    if !needs.redis {
+        return Ok(RedisHandle::None);
     }
+    if let Some(url) = &needs.redis_url {
+        check_redis(url).await?;
+        return Ok(RedisHandle::External(url.clone()));
+    }
+    if !local_redis::is_installed() {
+        bail!(UsageError(format!(
+            "redis-server is not installed (the Redis-backed sides need it); install it with `{}`",
+            local_redis::INSTALL_HINT
+        )));
+    }
+    let persistence = needs.redis_persistence;
+    let server = tokio::task::spawn_blocking(move || RedisServer::start_with(persistence))
+        .await?
+        .context("cannot start redis-server")?;
+    Ok(RedisHandle::Owned(Arc::new(Mutex::new(server))))
 }
 
 /// A precondition of the run does not hold: an external service it would

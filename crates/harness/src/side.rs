@@ -29,6 +29,8 @@ pub enum Side {
     Stateful,
     /// Sessions in Redis.
     Stateless,
+    /// The stateless twin with its sessions in PostgreSQL (`--database-url`).
+    Database,
     /// Sessions in a signed cookie; logout cannot end a copy.
     Token,
     /// Sessions in a signed cookie, with the logout deny list in Redis.
@@ -46,6 +48,8 @@ pub struct SideInfo {
     pub routing: Policy,
     /// Whether its nodes need `--redis-url`.
     pub needs_redis: bool,
+    /// Whether its nodes need `--database-url` (the run's PostgreSQL).
+    pub needs_database: bool,
     /// One line for the terminal: where a session lives.
     pub state_lives: &'static str,
 }
@@ -55,6 +59,8 @@ pub struct SideInfo {
 pub struct Backing {
     /// The Redis every node of a Redis-backed side uses.
     pub redis_url: Option<String>,
+    /// The PostgreSQL every node of the database side uses.
+    pub database_url: Option<String>,
     /// The key token nodes sign with.
     pub token_keys: TokenKeys,
     /// Flags the scenario adds for this side's nodes (`--session-ttl`,
@@ -97,10 +103,13 @@ pub fn random_key() -> anyhow::Result<String> {
 
 impl Side {
     /// Every side, in the order of the table's columns.
-    pub const ALL: &'static [Side] = &[Side::Stateful, Side::Stateless, Side::Token, Side::TokenRevocation];
+    pub const ALL: &'static [Side] =
+        &[Side::Stateful, Side::Stateless, Side::Database, Side::Token, Side::TokenRevocation];
 
     /// The sides a run picks when `--sides` is not given (and their binary
-    /// is built): one per twin. Scenarios may add more.
+    /// is built): one per twin. Scenarios may add more. The database side
+    /// is not among them: it needs PostgreSQL, and most scenarios teach
+    /// the same on it as on the stateless side (ask with `--sides`).
     pub const DEFAULT: &'static [Side] = &[Side::Stateful, Side::Stateless, Side::Token];
 
     /// The table row of this side.
@@ -111,6 +120,7 @@ impl Side {
                 binary: "stateful-server",
                 routing: Policy::Sticky,
                 needs_redis: false,
+                needs_database: false,
                 state_lives: "in the RAM of the node the user logged in on",
             },
             Side::Stateless => SideInfo {
@@ -118,13 +128,23 @@ impl Side {
                 binary: "stateless-server",
                 routing: Policy::RoundRobin,
                 needs_redis: true,
+                needs_database: false,
                 state_lives: "in Redis, shared by every node",
+            },
+            Side::Database => SideInfo {
+                name: "database",
+                binary: "stateless-server",
+                routing: Policy::RoundRobin,
+                needs_redis: false,
+                needs_database: true,
+                state_lives: "in PostgreSQL, shared by every node",
             },
             Side::Token => SideInfo {
                 name: "token",
                 binary: "token-server",
                 routing: Policy::RoundRobin,
                 needs_redis: false,
+                needs_database: false,
                 state_lives: "in a signed cookie the client holds; nodes share the key",
             },
             Side::TokenRevocation => SideInfo {
@@ -132,6 +152,7 @@ impl Side {
                 binary: "token-server",
                 routing: Policy::RoundRobin,
                 needs_redis: true,
+                needs_database: false,
                 state_lives: "in a signed cookie; logged-out token ids in a Redis deny list",
             },
         }
@@ -139,12 +160,13 @@ impl Side {
 
     /// Flags beyond the common ones that this side's nodes start with.
     pub fn extra_args(self, backing: &Backing) -> Vec<String> {
-        let flag = match self {
-            Side::Stateful | Side::Token => None,
-            Side::Stateless => Some("--redis-url"),
-            Side::TokenRevocation => Some("--revocation-redis"),
+        let (flag, url) = match self {
+            Side::Stateful | Side::Token => (None, &None),
+            Side::Stateless => (Some("--redis-url"), &backing.redis_url),
+            Side::Database => (Some("--database-url"), &backing.database_url),
+            Side::TokenRevocation => (Some("--revocation-redis"), &backing.redis_url),
         };
-        let mut args = match (flag, &backing.redis_url) {
+        let mut args = match (flag, url) {
             (Some(flag), Some(url)) => vec![flag.into(), url.clone()],
             _ => Vec::new(),
         };
@@ -156,9 +178,20 @@ impl Side {
     /// of this side. The key goes here, not in argv, so `ps` does not show
     /// it; the deny list's variable is cleared on `token`, so a
     /// `REVOCATION_REDIS` in the harness's own environment cannot turn it on.
+    /// The stateless twin's store variables are cleared the same way: a
+    /// `DATABASE_URL` or `REDIS_URL` in the harness's environment would
+    /// otherwise pick the other store, or clash with the flag given.
     pub fn env(self, backing: &Backing) -> anyhow::Result<Vec<(&'static str, Option<String>)>> {
-        if !matches!(self, Side::Token | Side::TokenRevocation) {
-            return Ok(Vec::new());
+        match self {
+            Side::Stateful => return Ok(Vec::new()),
+            Side::Stateless => return Ok(vec![("DATABASE_URL", None)]),
+            Side::Database => {
+                return Ok(["REDIS_URL", "REDIS_SENTINEL", "REDIS_MASTER", "REDIS_CLUSTER"]
+                    .into_iter()
+                    .map(|name| (name, None))
+                    .collect());
+            }
+            Side::Token | Side::TokenRevocation => {}
         }
         let key = match &backing.token_keys {
             TokenKeys::Shared(key) => Some(key.clone()),

@@ -3,12 +3,12 @@
 //! by the token twin without one.
 
 use crate::common;
-use harness::{Side, scenario};
+use harness::{Scenario, Side, scenario};
 
 #[test]
 fn a_captured_cookie_outlives_the_logout_only_on_the_token_twin_without_a_deny_list() {
     let users = 12;
-    let report = common::run_sides(&scenario::LogoutReplay, Side::ALL, users, 3);
+    let report = common::run_sides(&scenario::LogoutReplay, scenario::LogoutReplay.default_sides(), users, 3);
     assert!(report.notes.iter().any(|n| n.contains("deny list")), "{:?}", report.notes);
 
     for side in &report.sides {

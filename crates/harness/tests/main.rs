@@ -8,6 +8,7 @@ mod bench;
 mod cli;
 mod common;
 mod concurrent_cart;
+mod database;
 mod flood;
 mod haproxy;
 mod key_mismatch;

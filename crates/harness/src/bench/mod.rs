@@ -37,9 +37,11 @@
 //!   of the per-round ratios, so a busy moment of a shared machine weighs
 //!   on both sides of a ratio.
 //! - **Where the time went**: around each measurement the harness reads
-//!   the CPU time of the node, of the `redis-server` it started and of
-//!   itself from `/proc` ([`crate::cpu`]), and divides by the answers: the
-//!   `node µs`, `redis µs` and `load µs` columns. Their sum is what one
+//!   the CPU time of the node, of the `redis-server` it started, of the
+//!   PostgreSQL it started for the `database` side (every process of it)
+//!   and of itself from `/proc` ([`crate::cpu`]), and divides by the
+//!   answers: the `node µs`, `redis µs`, `db µs` (only when the database
+//!   side runs) and `load µs` columns. Their sum is what one
 //!   request cost the machine; a node whose workers are all busy serves
 //!   about one request per `node µs` per worker.
 //!
@@ -68,6 +70,7 @@ use serde::Serialize;
 
 use crate::cluster::Cluster;
 use crate::cpu::{CpuTimes, Processes};
+use crate::database::DatabaseDurability;
 use crate::metrics::{Latency, new_histogram};
 use crate::runner::{Threads, UsageError, block_on, resolve_sides, write_json};
 use crate::services::{Needs, Services};
@@ -199,11 +202,17 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
         redis: sides.iter().any(|(side, _)| side.info().needs_redis),
         redis_url: config.redis_url.clone(),
         redis_persistence: Persistence::Snapshot,
+        database: sides.iter().any(|(side, _)| side.info().needs_database),
+        database_durability: DatabaseDurability::NoFsync,
         ..Needs::default()
     };
     let services = Services::start(&needs).await?;
-    let backing =
-        Backing { redis_url: services.redis.url(), token_keys: TokenKeys::Shared(random_key()?), ..Backing::default() };
+    let backing = Backing {
+        redis_url: services.redis.url(),
+        database_url: services.database.as_ref().map(|d| d.url()),
+        token_keys: TokenKeys::Shared(random_key()?),
+        ..Backing::default()
+    };
     // Every node starts first and idles while another is measured: the
     // load goes to one node at a time. Dropping `nodes` kills them, whatever
     // happens (kill_on_drop); a finished bench stops them gracefully.
@@ -215,7 +224,8 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
             .with_context(|| format!("cannot start a {side} node"))?;
         nodes.push((side, cluster));
     }
-    let measured = measure_all(config, &nodes, services.redis.pid()).await;
+    let database = services.database.as_ref().and_then(|d| d.pid());
+    let measured = measure_all(config, &nodes, services.redis.pid(), database).await;
     for (_, cluster) in &mut nodes {
         cluster.stop(0).await.ok();
     }
@@ -256,11 +266,17 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
 /// Every endpoint on every node: `rounds` times over, each round taking the
 /// endpoints in turn and, for each, the sides one after another, so the
 /// sides compared in one round ran within seconds of each other.
-async fn measure_all(config: &BenchConfig, nodes: &[(Side, Cluster)], redis: Option<u32>) -> Result<Vec<SideBench>> {
+async fn measure_all(
+    config: &BenchConfig,
+    nodes: &[(Side, Cluster)],
+    redis: Option<u32>,
+    database: Option<u32>,
+) -> Result<Vec<SideBench>> {
     let mut pools = Vec::new();
     for (side, cluster) in nodes {
         let node = &cluster.nodes()[0];
-        let (addr, processes) = (node.addr, Processes { node: node.pid(), redis, generator: std::process::id() });
+        let (addr, processes) =
+            (node.addr, Processes { node: node.pid(), redis, database, generator: std::process::id() });
         let mut connections = Vec::with_capacity(config.connections);
         for index in 0..config.connections {
             let mut connection = Connection::open(addr).await.with_context(|| format!("{side}: cannot connect"))?;
@@ -383,6 +399,7 @@ impl Record {
             cpu_us_per_request: CpuPerRequest {
                 node: per_request(cpu.node),
                 redis: per_request(cpu.redis),
+                database: per_request(cpu.database),
                 generator: per_request(cpu.generator),
             },
             wrk: None,

@@ -107,6 +107,10 @@ pub struct CpuPerRequest {
     /// `redis-server` (it runs during every side's turn; the sides that do
     /// not use it show what it spends idle).
     pub redis: Option<f64>,
+    /// PostgreSQL, every process of it (the `database` side's store; it
+    /// runs during every side's turn too). Absent when no side used it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<f64>,
     /// The load generator: this process.
     pub generator: Option<f64>,
 }
@@ -161,10 +165,14 @@ pub struct Floor {
 /// The plain-text table, the ratios, the floor and any errors.
 pub fn table(report: &BenchReport) -> String {
     let with_wrk = report.sides.iter().flat_map(|s| &s.endpoints).any(|e| e.wrk.is_some());
+    let with_database = report.sides.iter().flat_map(|s| &s.endpoints).any(|e| e.cpu_us_per_request.database.is_some());
     let mut header: Vec<String> =
         ["side", "endpoint", "req/s", "p50 ms", "p99 ms", "non-2xx", "failed", "node µs", "redis µs", "load µs"]
             .map(String::from)
             .to_vec();
+    if with_database {
+        header.insert(9, "db µs".to_string());
+    }
     if with_wrk {
         header.extend(["wrk req/s", "wrk p50", "wrk p99"].map(String::from));
     }
@@ -184,6 +192,9 @@ pub fn table(report: &BenchReport) -> String {
                 cpu(e.cpu_us_per_request.redis),
                 cpu(e.cpu_us_per_request.generator),
             ];
+            if with_database {
+                row.insert(9, cpu(e.cpu_us_per_request.database));
+            }
             if let Some(w) = &e.wrk {
                 row.extend([format!("{:.0}", w.req_per_s), format!("{:.3}", w.p50_ms), format!("{:.3}", w.p99_ms)]);
             }
@@ -191,10 +202,13 @@ pub fn table(report: &BenchReport) -> String {
         }
     }
     let mut out = crate::table::plain(header, rows, 2);
-    out.push_str(
+    out.push_str(if with_database {
+        "(µs columns: CPU time per answered request of the node, of redis-server, of PostgreSQL (every \
+             process) and of the load generator, every thread, from /proc)\n"
+    } else {
         "(µs columns: CPU time per answered request of the node, of redis-server and of the load generator, \
-         every thread, from /proc)\n",
-    );
+             every thread, from /proc)\n"
+    });
     if !report.ratios.is_empty() {
         out.push_str("\nreq/s over stateful (harness, median of rounds");
         out.push_str(if with_wrk { "; wrk)\n" } else { ")\n" });

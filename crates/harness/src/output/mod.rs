@@ -166,6 +166,8 @@ pub fn verdict(report: &Report) -> Vec<String> {
             EventKind::RedisThawed => "Redis was thawed (SIGCONT)".to_string(),
             EventKind::FloodStart => "the flood began".to_string(),
             EventKind::FloodEnd => "the flood ended".to_string(),
+            EventKind::DatabaseDown => "PostgreSQL went away".to_string(),
+            EventKind::DatabaseUp => "PostgreSQL came back".to_string(),
         };
         lines.push(format!("At {:.1} s {what}.", event.t_ms as f64 / 1000.0));
     }

@@ -32,7 +32,7 @@ impl Scenario for LogoutReplay {
     }
 
     fn default_sides(&self) -> &'static [Side] {
-        Side::ALL
+        &[Side::Stateful, Side::Stateless, Side::Token, Side::TokenRevocation]
     }
 
     fn user_script(&self) -> Script {

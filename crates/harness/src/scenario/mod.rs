@@ -77,6 +77,7 @@ use serde_json::Value;
 use crate::arrivals::OpenLoop;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::database::DatabaseDurability;
 use crate::metrics::{Bucket, Clock, Event, EventKind, Events, UserRecord, merge_timeline};
 use crate::router::{LoadBalancer, Policy};
 use crate::services::Services;
@@ -100,6 +101,8 @@ scenarios! {
     rolling_restart::RollingRestart,
     redis_outage::RedisOutage,
     redis_crash::RedisCrash,
+    database_outage::DatabaseOutage,
+    database_crash::DatabaseCrash,
     logout_replay::LogoutReplay,
     key_mismatch::KeyMismatch,
     concurrent_cart::ConcurrentCart,
@@ -145,6 +148,12 @@ pub trait Scenario: Send + Sync + fmt::Debug + 'static {
     /// says otherwise.
     fn default_persistence(&self) -> Persistence {
         Persistence::Snapshot
+    }
+
+    /// How the run's PostgreSQL (the `database` side's store) treats the
+    /// disk unless `--database-durability` says otherwise.
+    fn default_database_durability(&self) -> DatabaseDurability {
+        DatabaseDurability::NoFsync
     }
 
     /// Whether the script stops or kills the run's Redis (it does so only
@@ -314,6 +323,17 @@ impl SideRun<'_> {
     /// The sum of `count` over every user.
     pub fn sum(&self, count: impl Fn(&UserRecord) -> u64) -> u64 {
         self.users.iter().map(count).sum()
+    }
+
+    /// From `t_ms` (a service came back) to the end of the last 100 ms
+    /// slice with a failed request: when failures ended after it.
+    pub fn failures_end_ms_after(&self, t_ms: u64) -> u64 {
+        self.timeline()
+            .iter()
+            .filter(|b| b.failed > 0 && b.t_ms + 100 > t_ms)
+            .map(|b| (b.t_ms + 100).saturating_sub(t_ms))
+            .max()
+            .unwrap_or(0)
     }
 
     /// The users' timelines merged.

@@ -72,17 +72,10 @@ impl Scenario for RedisOutage {
                 outage_skipped: "Redis is external (--redis-url): the harness does not stop it",
             });
         };
-        let failures_end = run
-            .timeline()
-            .iter()
-            .filter(|b| b.failed > 0 && b.t_ms + 100 > up.t_ms)
-            .map(|b| (b.t_ms + 100).saturating_sub(up.t_ms))
-            .max()
-            .unwrap_or(0);
         findings_of(&RedisOutageFindings::Measured {
             outage_ms: up.t_ms - down.t_ms,
             answers_503: run.sum(|u| u.unavailable),
-            failures_end_ms_after_redis_up: failures_end,
+            failures_end_ms_after_redis_up: run.failures_end_ms_after(up.t_ms),
         })
     }
 
@@ -101,7 +94,8 @@ impl Scenario for RedisOutage {
     }
 }
 
-/// How long Redis stays away: a fifth of the run, between 1 and 5 s.
-fn outage(duration: Duration) -> Duration {
+/// How long Redis (or the database) stays away: a fifth of the run,
+/// between 1 and 5 s.
+pub(super) fn outage(duration: Duration) -> Duration {
     (duration / 5).clamp(Duration::from_secs(1), Duration::from_secs(5))
 }
