@@ -168,6 +168,16 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// The side these nodes serve.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The server binary the nodes run.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
     /// The nodes, in the order they were added.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes

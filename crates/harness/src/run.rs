@@ -23,7 +23,7 @@ use crate::metrics::{Clock, Event, Events, Latency, Live, UserRecord, merge_time
 use crate::report::{Report, SideReport};
 use crate::router::{LoadBalancer, Policy, Router};
 use crate::runner::{UsageError, resolve_sides};
-use crate::scenario::{SideRun, Stage, all_findings};
+use crate::scenario::{Findings, SideRun, Stage, all_findings};
 use crate::services::{Needs, Services};
 use crate::side::{Backing, Side, TokenKeys};
 use crate::user::{Crowd, play};
@@ -54,7 +54,7 @@ pub async fn run(config: &Config) -> Result<Report> {
         redis_url: config.redis_url.clone(),
         redis_persistence: config.persistence(),
     };
-    let services = Services::start(&needs).await?;
+    let services = Services::start(&needs).await?.start_topology(config.scenario.redis_topology()).await?;
     // One key per run, shared by every token node (see `side`).
     let token_keys = match config.scenario.shares_token_key() {
         true => TokenKeys::Shared(crate::side::random_key()?),
@@ -62,7 +62,11 @@ pub async fn run(config: &Config) -> Result<Report> {
     };
     let mut reports = Vec::new();
     for (side, binary) in &sides {
-        let backing = Backing { redis_url: services.redis.url(), token_keys: token_keys.clone() };
+        let backing = Backing {
+            redis_url: services.redis.url(),
+            replicated_redis: services.replicated_store_args(),
+            token_keys: token_keys.clone(),
+        };
         reports.push(run_side(config, *side, binary.clone(), &services, backing).await?);
     }
     let mut report = Report {
@@ -132,6 +136,7 @@ async fn run_side(
     }
     let progress = progress_bar(config, side, routing, &live, clock);
 
+    let measured = Arc::new(std::sync::Mutex::new(Findings::new()));
     let stage = Stage {
         cluster: &mut cluster,
         balancer: Arc::clone(&balancer),
@@ -139,6 +144,7 @@ async fn run_side(
         events: Arc::clone(&events),
         clock,
         duration: config.duration,
+        measured: Arc::clone(&measured),
     };
     let scripted = config.scenario.script(stage).await;
     let mut users = Vec::with_capacity(config.users);
@@ -161,7 +167,8 @@ async fn run_side(
     scripted.with_context(|| format!("the {} script failed on the {side} side", config.scenario))?;
     users.sort_by(|a, b| a.name.cmp(&b.name));
     let events = events.snapshot();
-    let mut report = summarize(config, side, routing, &users, events, services);
+    let measured = std::mem::take(&mut *measured.lock().unwrap());
+    let mut report = summarize(config, side, routing, &users, events, services, &measured);
     if let Some(haproxy) = haproxy {
         report.lb_balance = Some(haproxy.balance());
         report.lb_config = config.out_dir.as_ref().map(|_| haproxy.config_path().to_path_buf());
@@ -197,6 +204,7 @@ fn summarize(
     users: &[UserRecord],
     events: Vec<Event>,
     services: &Services,
+    measured: &Findings,
 ) -> SideReport {
     let mut latency = new_histogram();
     let mut timeline = Vec::new();
@@ -221,7 +229,7 @@ fn summarize(
     timeline.truncate(usize::try_from(config.duration.as_millis() / 100).unwrap_or(usize::MAX).max(1));
     let requests = users.iter().map(|u| u.requests).sum();
     let failed_requests = users.iter().map(|u| u.failed).sum();
-    let findings = all_findings(config.scenario, &SideRun { users, events: &events, services });
+    let findings = all_findings(config.scenario, &SideRun { users, events: &events, services, measured });
     SideReport {
         side,
         invalid: invalid(requests, failed_requests),

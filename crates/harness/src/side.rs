@@ -54,6 +54,9 @@ pub struct SideInfo {
 pub struct Backing {
     /// The Redis every node of a Redis-backed side uses.
     pub redis_url: Option<String>,
+    /// The stateless nodes' store flags when they use a replicated Redis
+    /// (a Sentinel set or a Cluster) rather than `redis_url`.
+    pub replicated_redis: Option<Vec<String>>,
     /// The key token nodes sign with.
     pub token_keys: TokenKeys,
 }
@@ -135,6 +138,9 @@ impl Side {
     pub fn extra_args(self, backing: &Backing) -> Vec<String> {
         let flag = match self {
             Side::Stateful | Side::Token => return Vec::new(),
+            Side::Stateless if backing.replicated_redis.is_some() => {
+                return backing.replicated_redis.clone().unwrap_or_default();
+            }
             Side::Stateless => "--redis-url",
             Side::TokenRevocation => "--revocation-redis",
         };

@@ -201,7 +201,8 @@ pub async fn run(config: &BenchConfig) -> Result<BenchReport> {
         redis_persistence: Persistence::Snapshot,
     };
     let services = Services::start(&needs).await?;
-    let backing = Backing { redis_url: services.redis.url(), token_keys: TokenKeys::Shared(random_key()?) };
+    let backing =
+        Backing { redis_url: services.redis.url(), token_keys: TokenKeys::Shared(random_key()?), ..Backing::default() };
     // Every node starts first and idles while another is measured: the
     // load goes to one node at a time. Dropping `nodes` kills them, whatever
     // happens (kill_on_drop); a finished bench stops them gracefully.

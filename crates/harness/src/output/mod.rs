@@ -126,6 +126,7 @@ pub fn verdict(report: &Report) -> Vec<String> {
             EventKind::Restart => "the rolling restart began".to_string(),
             EventKind::RedisDown => "Redis went away".to_string(),
             EventKind::RedisUp => "Redis came back".to_string(),
+            EventKind::Promoted => "a Redis replica was promoted to primary".to_string(),
         };
         lines.push(format!("At {:.1} s {what}.", event.t_ms as f64 / 1000.0));
     }

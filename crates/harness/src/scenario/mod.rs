@@ -57,7 +57,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -69,7 +69,7 @@ use serde_json::Value;
 use crate::cluster::Cluster;
 use crate::metrics::{Bucket, Clock, Event, EventKind, Events, UserRecord, merge_timeline};
 use crate::router::{LoadBalancer, Policy};
-use crate::services::Services;
+use crate::services::{Services, Topology};
 use crate::side::Side;
 use crate::user::Script;
 
@@ -93,6 +93,8 @@ scenarios! {
     logout_replay::LogoutReplay,
     key_mismatch::KeyMismatch,
     concurrent_cart::ConcurrentCart,
+    redis_failover::RedisFailover,
+    redis_cluster::RedisClusterShards,
 }
 
 /// A scenario's own numbers: a typed `Serialize` struct turned into the
@@ -136,6 +138,12 @@ pub trait Scenario: Send + Sync + fmt::Debug + 'static {
     /// scenarios that do not may share one Redis.
     fn stops_redis(&self) -> bool {
         false
+    }
+
+    /// Where the stateless twin keeps its sessions: one Redis unless the
+    /// scenario is about a replicated one.
+    fn redis_topology(&self) -> Topology {
+        Topology::Single
     }
 
     /// What users do beyond the usual loop.
@@ -194,9 +202,17 @@ pub struct Stage<'a> {
     pub clock: Clock,
     /// How long users play.
     pub duration: Duration,
+    /// Numbers the script measured itself (a closed-loop phase, a key
+    /// count), added to the side's findings.
+    pub measured: Arc<Mutex<Findings>>,
 }
 
 impl Stage<'_> {
+    /// Adds the typed `numbers` to the side's findings.
+    pub fn measure<T: Serialize>(&self, numbers: &T) {
+        self.measured.lock().unwrap().extend(findings_of(numbers));
+    }
+
     /// Waits until `fraction` of the run has passed on the side's clock.
     pub async fn at(&self, fraction: f64) {
         tokio::time::sleep_until(self.clock.at(self.duration.mul_f64(fraction)).into()).await;
@@ -211,6 +227,8 @@ pub struct SideRun<'a> {
     pub events: &'a [Event],
     /// The services of the run.
     pub services: &'a Services,
+    /// What the script measured itself ([`Stage::measure`]).
+    pub measured: &'a Findings,
 }
 
 impl SideRun<'_> {
@@ -255,6 +273,7 @@ struct CookieSize {
 /// scenario reports.
 pub fn all_findings(scenario: &dyn Scenario, run: &SideRun<'_>) -> Findings {
     let mut findings = scenario.findings(run);
+    findings.extend(run.measured.clone());
     if let Some(mean) = run.sum(|u| u.sid_bytes_sum).checked_div(run.sum(|u| u.sid_cookies)) {
         let max = run.users.iter().map(|u| u.sid_bytes_max).max();
         findings.extend(findings_of(&CookieSize { sid_cookie_bytes_mean: mean, sid_cookie_bytes_max: max }));
