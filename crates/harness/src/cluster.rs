@@ -173,6 +173,11 @@ impl Cluster {
         self.side
     }
 
+    /// What the nodes were started with (their store, their keys).
+    pub fn backing(&self) -> &Backing {
+        &self.backing
+    }
+
     /// The server binary the nodes run.
     pub fn binary(&self) -> &Path {
         &self.binary

@@ -45,6 +45,9 @@ pub struct Config {
     /// How the harness's own Redis persists its data; `None` = the
     /// scenario's default. Ignored with `redis_url`.
     pub redis_persistence: Option<Persistence>,
+    /// On a Sentinel set, the stateless nodes send `WAIT 1 <this>` after
+    /// every write; `None`: they answer as soon as the primary has it.
+    pub redis_wait: Option<Duration>,
 }
 
 /// What sits between the users and the nodes.
@@ -86,6 +89,7 @@ impl Config {
             lb: Lb::Harness,
             lb_balance: None,
             redis_persistence: None,
+            redis_wait: None,
         }
     }
 

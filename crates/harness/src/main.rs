@@ -47,6 +47,10 @@ enum Command {
         /// [default: aof-everysec for redis-crash, snapshot otherwise]. Ignored with --redis-url.
         #[arg(long, value_parser = parse_persistence)]
         redis_persistence: Option<Persistence>,
+        /// redis-failover: the stateless nodes send `WAIT 1 MS` after every write
+        /// (--redis-wait-replicas 1 --redis-wait-timeout-ms MS).
+        #[arg(long, value_name = "MS")]
+        redis_wait_ms: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -106,9 +110,10 @@ fn main() -> ExitCode {
             apply(&mut config, common);
             (config, true)
         }
-        Command::Run { scenario, nodes, users, duration, redis_persistence, common } => {
+        Command::Run { scenario, nodes, users, duration, redis_persistence, redis_wait_ms, common } => {
             let mut config = Config::new(scenario);
             config.redis_persistence = redis_persistence;
+            config.redis_wait = redis_wait_ms.map(Duration::from_millis);
             config.nodes = usize::from(nodes);
             config.users = usize::try_from(users).unwrap_or(usize::MAX);
             config.duration = duration;

@@ -24,7 +24,7 @@ use crate::report::{Report, SideReport};
 use crate::router::{LoadBalancer, Policy, Router};
 use crate::runner::{UsageError, resolve_sides};
 use crate::scenario::{Findings, SideRun, Stage, all_findings};
-use crate::services::{Needs, Services};
+use crate::services::{Needs, Services, Topology};
 use crate::side::{Backing, Side, TokenKeys};
 use crate::user::{Crowd, play};
 
@@ -54,7 +54,12 @@ pub async fn run(config: &Config) -> Result<Report> {
         redis_url: config.redis_url.clone(),
         redis_persistence: config.persistence(),
     };
-    let services = Services::start(&needs).await?.start_topology(config.scenario.redis_topology()).await?;
+    let topology = config.scenario.redis_topology();
+    if config.redis_wait.is_some() && topology != Topology::Sentinel {
+        bail!(UsageError(format!("--redis-wait-ms is for a Sentinel set (redis-failover), not {}", config.scenario)));
+    }
+    let services = Services::start(&needs).await?.start_topology(topology).await?;
+
     // One key per run, shared by every token node (see `side`).
     let token_keys = match config.scenario.shares_token_key() {
         true => TokenKeys::Shared(crate::side::random_key()?),
@@ -65,6 +70,7 @@ pub async fn run(config: &Config) -> Result<Report> {
         let backing = Backing {
             redis_url: services.redis.url(),
             replicated_redis: services.replicated_store_args(),
+            redis_wait: config.redis_wait,
             token_keys: token_keys.clone(),
         };
         reports.push(run_side(config, *side, binary.clone(), &services, backing).await?);

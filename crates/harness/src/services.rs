@@ -142,9 +142,8 @@ impl Services {
         match topology {
             Topology::Single => {}
             Topology::Sentinel => {
-                let set = tokio::task::spawn_blocking(SentinelSet::start)
-                    .await?
-                    .context("cannot start the Sentinel set")?;
+                let set =
+                    tokio::task::spawn_blocking(SentinelSet::start).await?.context("cannot start the Sentinel set")?;
                 self.sentinel = Some(Arc::new(Mutex::new(set)));
             }
             Topology::Cluster => {

@@ -57,6 +57,9 @@ pub struct Backing {
     /// The stateless nodes' store flags when they use a replicated Redis
     /// (a Sentinel set or a Cluster) rather than `redis_url`.
     pub replicated_redis: Option<Vec<String>>,
+    /// With `replicated_redis`: the stateless nodes send `WAIT 1 <this>`
+    /// after every write.
+    pub redis_wait: Option<std::time::Duration>,
     /// The key token nodes sign with.
     pub token_keys: TokenKeys,
 }
@@ -139,7 +142,12 @@ impl Side {
         let flag = match self {
             Side::Stateful | Side::Token => return Vec::new(),
             Side::Stateless if backing.replicated_redis.is_some() => {
-                return backing.replicated_redis.clone().unwrap_or_default();
+                let mut args = backing.replicated_redis.clone().unwrap_or_default();
+                if let Some(wait) = backing.redis_wait {
+                    let ms = wait.as_millis().to_string();
+                    args.extend(["--redis-wait-replicas".into(), "1".into(), "--redis-wait-timeout-ms".into(), ms]);
+                }
+                return args;
             }
             Side::Stateless => "--redis-url",
             Side::TokenRevocation => "--revocation-redis",

@@ -13,9 +13,9 @@ fn one_dead_shard_refuses_only_its_own_users() {
 
     let stateless = common::side(&report, Side::Stateless);
     assert!(stateless.events.iter().any(|e| e.kind == EventKind::Promoted), "the dead shard was not failed over");
-    let spread = stateless.findings["keys_per_shard"].as_object().expect("keys per shard");
-    assert_eq!(spread.len(), 3);
-    assert!(spread.values().all(|n| n.as_u64().unwrap_or(0) > 0), "sessions did not spread: {spread:?}");
+    for shard in ["keys_on_shard_1", "keys_on_shard_2", "keys_on_shard_3"] {
+        assert!(common::number(stateless, shard) > 0.0, "sessions did not spread: {:?}", stateless.findings);
+    }
     assert!(common::number(stateless, "answers_503_dead_shard") > 0.0, "the dead shard's users did not notice");
     assert_eq!(common::number(stateless, "answers_503_other_shards"), 0.0, "{:?}", stateless.findings);
     assert!(common::number(stateless, "rps_one_redis") > 0.0);

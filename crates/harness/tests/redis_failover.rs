@@ -26,3 +26,18 @@ fn after_the_primary_dies_the_stateless_twin_serves_again_without_a_restart() {
     assert!(stateful.findings.contains_key("failover_skipped"));
     assert_eq!(stateful.failed_requests, 0);
 }
+
+#[test]
+fn with_wait_the_nodes_wait_for_a_replica_and_still_serve_again() {
+    let mut config = harness::Config::new(&scenario::RedisFailover);
+    config.users = 16;
+    config.duration = std::time::Duration::from_secs(5);
+    config.sides = Some(vec![Side::Stateless]);
+    config.redis_wait = Some(std::time::Duration::from_millis(100));
+    let report = harness::run_blocking(&config).unwrap_or_else(|e| panic!("redis-failover failed: {e:#}"));
+
+    let stateless = common::side(&report, Side::Stateless);
+    assert_eq!(common::number(stateless, "redis_wait_ms"), 100.0);
+    assert!(stateless.events.iter().any(|e| e.kind == EventKind::Promoted), "no replica was promoted");
+    assert!(common::number(stateless, "requests_ok_after_promotion") > 0.0);
+}

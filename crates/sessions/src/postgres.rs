@@ -90,8 +90,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::id::SessionId;
 use crate::session::{Name, Session};
-use crate::view::SessionView;
 use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::view::SessionView;
 
 /// Creates the table when it is missing. Run by the store on its first
 /// connection, under an advisory lock so that nodes starting together do

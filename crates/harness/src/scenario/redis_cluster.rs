@@ -29,6 +29,8 @@ use crate::metrics::EventKind;
 use crate::services::{Services, Topology};
 use crate::side::{Backing, Side};
 
+/// The stateless twin's key of a session: this prefix and the `sid`.
+const KEY_PREFIX: &str = "session:";
 /// How long the cluster gets to fail the dead primary over.
 const FAILOVER_WITHIN: Duration = Duration::from_secs(30);
 /// Requests in flight at once in the closed-loop phase.
@@ -42,11 +44,17 @@ const CLOSED_LOOP_MAX_REQUESTS: u64 = 200_000;
 #[derive(Debug)]
 pub struct RedisClusterShards;
 
+/// One slot of each shard's range as `redis-cli --cluster create` cuts
+/// them for three primaries: shard 1 serves slot 0 (and is the one
+/// killed), shard 2 slot 5461, shard 3 slot 10923.
+const SHARD_SLOTS: [u16; 3] = [0, 5461, 10923];
+
 /// How the sessions spread over the shards before the kill.
 #[derive(Serialize)]
 struct Spread {
-    /// Keys on each primary, by its name.
-    keys_per_shard: BTreeMap<String, u64>,
+    keys_on_shard_1: u64,
+    keys_on_shard_2: u64,
+    keys_on_shard_3: u64,
     /// The smallest shard's keys over the largest's (1 is even).
     keys_smallest_over_largest: f64,
 }
@@ -66,9 +74,10 @@ struct ShardFindings {
     /// 503s to requests with no session (a login whose new key's shard is
     /// not known).
     answers_503_no_session: u64,
-    /// 503s by the primary serving the session's slot at the end of the run
-    /// (the dead shard's under its replica's name).
-    answers_503_per_shard: BTreeMap<String, u64>,
+    /// 503s by the shard of the session's key (shard 1 died).
+    answers_503_shard_1: u64,
+    answers_503_shard_2: u64,
+    answers_503_shard_3: u64,
     users_logged_out_by_failover: usize,
     carts_lost_by_failover: usize,
 }
@@ -117,8 +126,8 @@ impl Scenario for RedisClusterShards {
             let spread = tokio::task::spawn_blocking(move || {
                 let mut redis = redis.lock().unwrap();
                 let spread = spread(&redis);
-                // The shard that serves slot 0 dies.
-                let victim = redis.primary_of_slot(0).context("no primary serves slot 0")?;
+                // Shard 1, which serves slot 0, dies.
+                let victim = redis.primary_of_slot(SHARD_SLOTS[0]).context("no primary serves slot 0")?;
                 redis.node_mut(victim).kill();
                 events.record(EventKind::RedisDown, &node_name(victim));
                 redis.wait_until_served(FAILOVER_WITHIN).context("the dead shard was not failed over")?;
@@ -156,26 +165,17 @@ impl Scenario for RedisClusterShards {
     fn findings(&self, run: &SideRun<'_>) -> Findings {
         let (Some(down), Some(redis)) = (run.first(EventKind::RedisDown), &run.services.redis_cluster) else {
             return findings_of(&NotThisSide {
-                shard_kill_skipped: "this side keeps no session on the Redis Cluster: nothing was killed",
+                shard_kill_skipped: "no session in Redis",
             });
         };
         let promoted = run.first(EventKind::Promoted);
         let refusals: Vec<_> = run.users.iter().flat_map(|u| &u.refusals).collect();
         let sids: BTreeSet<&str> = refusals.iter().filter_map(|r| r.sid.as_deref()).collect();
         let shard_of = shards_of(&redis.lock().unwrap(), &sids);
-        let dead = promoted.map(|p| p.node.clone());
-        let mut per_shard = BTreeMap::new();
-        let (mut dead_shard, mut other_shards, mut no_session) = (0, 0, 0);
+        let (mut per_shard, mut no_session) = ([0_u64; 3], 0);
         for refusal in &refusals {
             match refusal.sid.as_deref().and_then(|sid| shard_of.get(sid)) {
-                Some(shard) => {
-                    *per_shard.entry(shard.clone()).or_insert(0) += 1;
-                    if Some(shard) == dead.as_ref() {
-                        dead_shard += 1;
-                    } else {
-                        other_shards += 1;
-                    }
-                }
+                Some(&shard) => per_shard[shard] += 1,
                 None => no_session += 1,
             }
         }
@@ -183,10 +183,12 @@ impl Scenario for RedisClusterShards {
             killed_at_ms: down.t_ms,
             promoted_ms_after_kill: promoted.map(|p| p.t_ms - down.t_ms),
             answers_503: run.sum(|u| u.unavailable),
-            answers_503_dead_shard: dead_shard,
-            answers_503_other_shards: other_shards,
+            answers_503_dead_shard: per_shard[0],
+            answers_503_other_shards: per_shard[1] + per_shard[2],
             answers_503_no_session: no_session,
-            answers_503_per_shard: per_shard,
+            answers_503_shard_1: per_shard[0],
+            answers_503_shard_2: per_shard[1],
+            answers_503_shard_3: per_shard[2],
             users_logged_out_by_failover: run.users.iter().filter(|u| u.logouts.iter().any(|l| l.t_ms >= down.t_ms)).count(),
             carts_lost_by_failover: run
                 .users
@@ -214,25 +216,30 @@ impl Scenario for RedisClusterShards {
     }
 }
 
-/// Keys on each primary, before the kill.
+/// Keys on each shard's primary, before the kill.
 fn spread(redis: &RedisCluster) -> Spread {
     let keys = redis.keys_per_node();
-    let keys_per_shard: BTreeMap<String, u64> = redis
-        .primaries()
-        .into_iter()
-        .map(|p| (node_name(p), keys.get(p).copied().flatten().unwrap_or(0)))
-        .collect();
-    let smallest = keys_per_shard.values().min().copied().unwrap_or(0);
-    let largest = keys_per_shard.values().max().copied().unwrap_or(0);
-    Spread { keys_per_shard, keys_smallest_over_largest: ratio(smallest, largest) }
+    let on = |slot: u16| redis.primary_of_slot(slot).ok().and_then(|p| keys.get(p).copied().flatten()).unwrap_or(0);
+    let counts = SHARD_SLOTS.map(on);
+    let smallest = counts.iter().min().copied().unwrap_or(0);
+    let largest = counts.iter().max().copied().unwrap_or(0);
+    Spread {
+        keys_on_shard_1: counts[0],
+        keys_on_shard_2: counts[1],
+        keys_on_shard_3: counts[2],
+        keys_smallest_over_largest: ratio(smallest, largest),
+    }
 }
 
-/// The primary (by name) serving each session's slot now.
-fn shards_of(redis: &RedisCluster, sids: &BTreeSet<&str>) -> BTreeMap<String, String> {
+/// The shard (0 for shard 1…) of each session's key: the one whose primary
+/// serves the key's slot now.
+fn shards_of(redis: &RedisCluster, sids: &BTreeSet<&str>) -> BTreeMap<String, usize> {
+    let primaries: Vec<Option<usize>> = SHARD_SLOTS.iter().map(|&slot| redis.primary_of_slot(slot).ok()).collect();
     sids.iter()
         .filter_map(|sid| {
-            let slot = redis.slot_of(&format!("session:{sid}")).ok()?;
-            Some((sid.to_string(), node_name(redis.primary_of_slot(slot).ok()?)))
+            let slot = redis.slot_of(&format!("{KEY_PREFIX}{sid}")).ok()?;
+            let primary = redis.primary_of_slot(slot).ok()?;
+            Some((sid.to_string(), primaries.iter().position(|&p| p == Some(primary))?))
         })
         .collect()
 }

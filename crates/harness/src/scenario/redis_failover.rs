@@ -54,6 +54,13 @@ struct FailoverFindings {
     cart_items_lost: u64,
 }
 
+/// Whether each write waited for a replica (`--redis-wait-ms`).
+#[derive(Serialize)]
+struct WaitSetting {
+    /// `WAIT 1 <this>` after every write; absent: no `WAIT`.
+    redis_wait_ms: Option<u64>,
+}
+
 #[derive(Serialize)]
 struct NotThisSide {
     failover_skipped: &'static str,
@@ -78,6 +85,8 @@ impl Scenario for RedisFailover {
             let (Side::Stateless, Some(set)) = (stage.cluster.side(), &stage.services.sentinel) else {
                 return Ok(());
             };
+            let wait = stage.cluster.backing().redis_wait;
+            stage.measure(&WaitSetting { redis_wait_ms: wait.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX)) });
             stage.at(1.0 / 3.0).await;
             let (set, events) = (Arc::clone(set), Arc::clone(&stage.events));
             tokio::task::spawn_blocking(move || {
@@ -96,7 +105,7 @@ impl Scenario for RedisFailover {
     fn findings(&self, run: &SideRun<'_>) -> Findings {
         let Some(down) = run.first(EventKind::RedisDown) else {
             return findings_of(&NotThisSide {
-                failover_skipped: "this side keeps no session on the Sentinel set: nothing was killed",
+                failover_skipped: "no session in Redis",
             });
         };
         let promoted = run.first(EventKind::Promoted);
@@ -138,6 +147,10 @@ impl Scenario for RedisFailover {
                 .to_string(),
             "Replication is asynchronous: what the primary acknowledged and had not yet sent to a replica \
              died with it. Those are the users logged out and the cart items lost by the failover."
+                .to_string(),
+            "With --redis-wait-ms MS the stateless nodes send WAIT 1 MS after every write: the answer waits \
+             until a replica has the write (or MS passed), which narrows that window at the price of a \
+             replica's round trip per request (compare latency with a run without it)."
                 .to_string(),
             "The stateful and token sides run unchanged beside it: they keep no session in Redis, so the \
              Sentinel set is not theirs and nothing is killed on their runs."

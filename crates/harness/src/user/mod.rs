@@ -253,7 +253,8 @@ impl User {
             .unwrap_or_default();
         if !self.cart_matches(&server) {
             self.record.cart_losses.push(self.crowd.clock.t_ms());
-            let missing = self.ledger.iter().map(|(item, &want)| want.saturating_sub(server.get(item).copied().unwrap_or(0)));
+            let missing =
+                self.ledger.iter().map(|(item, &want)| want.saturating_sub(server.get(item).copied().unwrap_or(0)));
             self.record.cart_items_missing += missing.sum::<u64>();
         }
         // An acknowledged add the cart does not show is lost. Only adds a
