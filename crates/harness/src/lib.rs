@@ -76,8 +76,9 @@
 //! - [`config`]: what a run is asked to do.
 //! - [`runner`]: what scenario runs and `harness bench` share: the sides'
 //!   binaries, a runtime that Ctrl-C stops, JSON files, exit statuses.
-//! - [`services`]: the services a run uses (Redis), started or checked
-//!   before the first node starts.
+//! - [`services`]: the services a run uses (Redis; a Sentinel set or a
+//!   Redis Cluster when a scenario asks), started or checked before the
+//!   first node starts.
 //! - [`run`]: one scenario on every side in turn.
 //! - [`report`]: the report types; [`output`] writes them (table, verdict,
 //!   JSON, SVG), [`table`] is the one plain-text table writer.
@@ -110,8 +111,8 @@
 //!   shows in the timeline. `capacity`, a sweep, is a scenario whose
 //!   findings combine several runs: a loop over [`run()`] with different
 //!   node counts and rates, outside the per-side runner.
-//! - **Other services.** A Sentinel set, a Redis Cluster, a private
-//!   PostgreSQL, RabbitMQ or an S3 server is one more field of
+//! - **Other services.** A private PostgreSQL, RabbitMQ or an S3 server
+//!   is one more field of
 //!   [`services::Services`] and [`services::Needs`], started from its
 //!   launcher crate or checked when a URL is given, before any node
 //!   starts; a side that uses it says so in its [`side::SideInfo`] and

@@ -14,7 +14,11 @@
 //! They change what users do ([`Scenario::user_script`]) or what nodes are
 //! given ([`Scenario::shares_token_key`]), not the cluster. Two take Redis
 //! away: `redis-outage` stops it cleanly, `redis-crash` kills it and
-//! restarts it with whatever its persistence kept.
+//! restarts it with whatever its persistence kept. Two put the stateless
+//! twin on a replicated Redis ([`Scenario::redis_topology`]) and kill one
+//! primary: `redis-failover` on a Sentinel set, `redis-cluster` on a Redis
+//! Cluster; their scripts act on the stateless side only, and a script may
+//! add numbers it measured itself to the findings ([`Stage::measure`]).
 //!
 //! # Implementing a scenario
 //!
