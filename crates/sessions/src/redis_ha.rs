@@ -196,6 +196,9 @@ impl RedisHaStore {
     /// Builds the store. Does not connect. Fails only on addresses it
     /// cannot use (none given, or not `HOST:PORT`).
     pub fn new(settings: &RedisHaSettings) -> Result<RedisHaStore, RedisError> {
+        if settings.wait_replicas.is_some_and(|wait| wait.timeout >= settings.timeout) {
+            return Err(config_error("WAIT's timeout must be shorter than the store's deadline"));
+        }
         let connector = match &settings.topology {
             RedisTopology::Standalone { url } => Connector::Standalone(Client::open(url.as_str())?),
             RedisTopology::Sentinel { sentinels, master } => {
@@ -309,6 +312,9 @@ impl RedisHaStore {
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let mut pipe = Pipeline::new();
         pipe.del(key).ignore();
+        // A logout is a write too: a session ended on the primary alone
+        // would be alive again after a failover.
+        self.wait_for_replicas(&mut pipe);
         self.query("delete", &pipe).await
     }
 }

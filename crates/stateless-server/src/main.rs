@@ -44,7 +44,8 @@ struct Cli {
     /// failover loses at the price of a replica's round trip per request.
     #[arg(long, env = "REDIS_WAIT_REPLICAS", value_name = "N", requires = "redis_sentinel")]
     redis_wait_replicas: Option<u32>,
-    /// How long one write waits for --redis-wait-replicas at most.
+    /// How long one write waits for --redis-wait-replicas at most (below the
+    /// store's one-second deadline).
     #[arg(
         long,
         env = "REDIS_WAIT_TIMEOUT_MS",
@@ -94,6 +95,6 @@ fn main() -> ExitCode {
     });
     match RedisHaStore::new(&settings) {
         Ok(store) => cli::serve(&cli.server, store),
-        Err(e) => cli::fail(format_args!("cannot use these Redis addresses: {e}")),
+        Err(e) => cli::fail(format_args!("cannot use these Redis settings: {e}")),
     }
 }
