@@ -181,6 +181,16 @@ impl Cluster {
         self.node_args = args;
     }
 
+    /// What the nodes were started with (their store, their keys).
+    pub fn backing(&self) -> &Backing {
+        &self.backing
+    }
+
+    /// The server binary the nodes run.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
     /// The nodes, in the order they were added.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes

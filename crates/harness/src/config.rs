@@ -57,6 +57,9 @@ pub struct Config {
     /// How the run's PostgreSQL treats the disk; `None` = the scenario's
     /// default.
     pub database_durability: Option<DatabaseDurability>,
+    /// On a Sentinel set, the stateless nodes send `WAIT 1 <this>` after
+    /// every write; `None`: they answer as soon as the primary has it.
+    pub redis_wait: Option<Duration>,
 }
 
 /// What sits between the users and the nodes.
@@ -101,6 +104,7 @@ impl Config {
             skew: None,
             mix: Mix::default(),
             database_durability: None,
+            redis_wait: None,
         }
     }
 

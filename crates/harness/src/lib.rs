@@ -86,8 +86,9 @@
 //!   binaries, a runtime that Ctrl-C stops, JSON files, exit statuses.
 //! - [`mix`]: the kinds of state users exercise (`--mix`: sessions, files,
 //!   jobs, live), where each side's nodes keep them, and their report.
-//! - [`services`]: the services a run uses (Redis, PostgreSQL, an S3
-//!   server, RabbitMQ), started or checked before the first node starts.
+//! - [`services`]: the services a run uses (Redis, a Sentinel set or a
+//!   Redis Cluster, PostgreSQL, an S3 server, RabbitMQ), started or checked
+//!   before the first node starts.
 //! - [`database`]: the `database` side's private PostgreSQL and how it
 //!   treats the disk (`--database-durability`).
 //! - [`run`]: one scenario on every side in turn.

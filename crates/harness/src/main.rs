@@ -59,6 +59,10 @@ enum Command {
         /// no-fsync otherwise].
         #[arg(long, value_enum)]
         database_durability: Option<DatabaseDurability>,
+        /// redis-failover: the stateless nodes send `WAIT 1 MS` after every write
+        /// (--redis-wait-replicas 1 --redis-wait-timeout-ms MS).
+        #[arg(long, value_name = "MS")]
+        redis_wait_ms: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -121,11 +125,22 @@ fn main() -> ExitCode {
             apply(&mut config, common);
             (config, true)
         }
-        Command::Run { scenario, nodes, users, duration, redis_persistence, skew, database_durability, common } => {
+        Command::Run {
+            scenario,
+            nodes,
+            users,
+            duration,
+            redis_persistence,
+            skew,
+            database_durability,
+            redis_wait_ms,
+            common,
+        } => {
             let mut config = Config::new(scenario);
             config.skew = skew;
             config.redis_persistence = redis_persistence;
             config.database_durability = database_durability;
+            config.redis_wait = redis_wait_ms.map(Duration::from_millis);
             config.nodes = usize::from(nodes);
             config.users = usize::try_from(users).unwrap_or(usize::MAX);
             config.duration = duration;

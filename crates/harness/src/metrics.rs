@@ -120,6 +120,8 @@ pub enum EventKind {
     DatabaseDown,
     /// PostgreSQL answers again.
     DatabaseUp,
+    /// A replica was promoted to primary (Sentinel or the cluster said so).
+    Promoted,
 }
 
 impl EventKind {
@@ -140,6 +142,7 @@ impl EventKind {
             EventKind::FloodEnd => "flood-end",
             EventKind::DatabaseDown => "database-down",
             EventKind::DatabaseUp => "database-up",
+            EventKind::Promoted => "promoted",
         }
     }
 }
@@ -216,6 +219,15 @@ pub struct Login {
     pub node: String,
 }
 
+/// A 503 answer.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    /// When the request started.
+    pub t_ms: u64,
+    /// The `sid` cookie it carried, if any.
+    pub sid: Option<String>,
+}
+
 /// A forced logout: a 401 to a user who had logged in.
 #[derive(Clone, Debug, Serialize)]
 pub struct Logout {
@@ -273,6 +285,12 @@ pub struct UserRecord {
     pub paired_adds: u64,
     /// Of those, missing from the next cart read.
     pub paired_adds_lost: u64,
+    /// Every 503: when, and the `sid` cookie the request carried (to tell
+    /// which shard of a Redis Cluster the session lived on).
+    pub refusals: Vec<Refusal>,
+    /// Items an acknowledged add had put in the cart that a later cart read
+    /// no longer showed.
+    pub cart_items_missing: u64,
     /// Bytes of the longest `sid` cookie value the user was given.
     pub sid_bytes_max: u64,
     /// Sum and count of the `sid` cookie values' lengths, for the mean.
@@ -331,6 +349,8 @@ impl UserRecord {
             replays_accepted: 0,
             paired_adds: 0,
             paired_adds_lost: 0,
+            refusals: Vec::new(),
+            cart_items_missing: 0,
             sid_bytes_max: 0,
             sid_bytes_sum: 0,
             sid_cookies: 0,

@@ -25,7 +25,7 @@ use crate::report::{Report, SideReport};
 use crate::router::{LoadBalancer, Policy, Router};
 use crate::runner::{UsageError, resolve_sides};
 use crate::scenario::{Measured, SideRun, Stage, all_findings};
-use crate::services::{Needs, Services};
+use crate::services::{Needs, Services, Topology};
 use crate::side::{Backing, Side, TokenKeys};
 use crate::user::{Crowd, play, session};
 
@@ -61,7 +61,11 @@ pub async fn run(config: &Config) -> Result<Report> {
         database: sides.iter().any(|(side, _)| side.info().needs_database),
         database_durability: config.database_durability(),
     };
-    let services = Services::start(&needs).await?;
+    let topology = config.scenario.redis_topology();
+    if config.redis_wait.is_some() && topology != Topology::Sentinel {
+        bail!(UsageError(format!("--redis-wait-ms is for a Sentinel set (redis-failover), not {}", config.scenario)));
+    }
+    let services = Services::start(&needs).await?.start_topology(topology).await?;
     // The stateful nodes' files folders, inside the run's own folder, so
     // that a killed node leaves nothing behind once the run is over.
     let files_dir = match config.mix.has(Kind::Files) && side_list.contains(&Side::Stateful) {
@@ -79,6 +83,8 @@ pub async fn run(config: &Config) -> Result<Report> {
         let backing = Backing {
             redis_url: services.redis.url(),
             database_url: services.database.as_ref().map(|d| d.url()),
+            replicated_redis: services.replicated_store_args(),
+            redis_wait: config.redis_wait,
             token_keys: token_keys.clone(),
             node_args: config.scenario.node_args(*side),
             kinds,

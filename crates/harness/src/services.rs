@@ -18,17 +18,23 @@
 //! is not installed, the run is bad usage (exit 2) with the command that
 //! installs it.
 //!
-//! Another service (a Sentinel set, a Redis Cluster) is one more field of
-//! [`Services`], started or checked in [`Services::start`] when a side or
-//! scenario needs it ([`Needs`]), with its launcher crate's
-//! `is_installed()` and install hint.
+//! A scenario may put the stateless twin on a replicated Redis instead
+//! ([`Topology`]): a Sentinel set (a primary, two replicas, three
+//! sentinels) or a Redis Cluster (three primaries, three replicas), always
+//! the harness's own, started by [`Services::start_topology`] after the
+//! checks above; the one Redis stays for the sides that use it (the token
+//! twin's deny list) and for comparisons.
+//!
+//! Another service is one more field of [`Services`], started or checked
+//! in [`Services::start`] when a side or scenario needs it ([`Needs`]),
+//! with its launcher crate's `is_installed()` and install hint.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use local_rabbitmq::RabbitMq;
-use local_redis::{Persistence, RedisServer};
+use local_redis::{Persistence, RedisCluster, RedisServer, SentinelSet};
 use local_s3::S3Server;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -101,6 +107,19 @@ pub struct Needs {
     pub database_durability: DatabaseDurability,
 }
 
+/// Where the stateless twin keeps its sessions in a scenario.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Topology {
+    /// One Redis (`--redis-url`).
+    #[default]
+    Single,
+    /// A primary, two replicas, three sentinels (`--redis-sentinel`,
+    /// `--redis-master`).
+    Sentinel,
+    /// Three primaries and three replicas (`--redis-cluster`).
+    Cluster,
+}
+
 /// The services of one run; dropping it stops (and waits for) every
 /// process it started.
 #[derive(Debug)]
@@ -113,12 +132,68 @@ pub struct Services {
     pub rabbitmq: Option<RabbitMq>,
     /// The run's PostgreSQL, when a side needs it.
     pub database: Option<Database>,
+    /// The Sentinel set, when the scenario asked for one.
+    pub sentinel: Option<Arc<Mutex<SentinelSet>>>,
+    /// The Redis Cluster, when the scenario asked for one.
+    pub redis_cluster: Option<Arc<Mutex<RedisCluster>>>,
 }
 
 impl Services {
     /// No service at all.
     pub fn none() -> Services {
-        Services { redis: RedisHandle::None, object_store: None, rabbitmq: None, database: None }
+        Services::with_redis(RedisHandle::None)
+    }
+
+    fn with_redis(redis: RedisHandle) -> Services {
+        Services { redis, object_store: None, rabbitmq: None, database: None, sentinel: None, redis_cluster: None }
+    }
+
+    /// Starts the replicated Redis `topology` asks for (nothing for
+    /// [`Topology::Single`]); a missing `redis-sentinel` or `redis-cli` is
+    /// bad usage, with how to install it.
+    pub async fn start_topology(mut self, topology: Topology) -> Result<Services> {
+        if topology == Topology::Single {
+            return Ok(self);
+        }
+        if !local_redis::topologies_installed() {
+            bail!(UsageError(format!(
+                "redis-sentinel or redis-cli is not installed (this scenario runs a replicated Redis); \
+                 install them with `{}` and `{}`",
+                local_redis::INSTALL_HINT,
+                local_redis::SENTINEL_INSTALL_HINT
+            )));
+        }
+        match topology {
+            Topology::Single => {}
+            Topology::Sentinel => {
+                let set =
+                    tokio::task::spawn_blocking(SentinelSet::start).await?.context("cannot start the Sentinel set")?;
+                self.sentinel = Some(Arc::new(Mutex::new(set)));
+            }
+            Topology::Cluster => {
+                let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+                    .await?
+                    .context("cannot start the Redis Cluster")?;
+                self.redis_cluster = Some(Arc::new(Mutex::new(cluster)));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The stateless nodes' store flags when they use a replicated Redis
+    /// (`None`: the one Redis, `--redis-url`).
+    pub fn replicated_store_args(&self) -> Option<Vec<String>> {
+        if let Some(set) = &self.sentinel {
+            let set = set.lock().unwrap();
+            return Some(vec![
+                "--redis-sentinel".into(),
+                set.sentinel_addrs(),
+                "--redis-master".into(),
+                set.master_name().into(),
+            ]);
+        }
+        let cluster = self.redis_cluster.as_ref()?;
+        Some(vec!["--redis-cluster".into(), cluster.lock().unwrap().seeds()])
     }
 
     /// Checks and starts what `needs` asks for: every precondition first,

@@ -61,6 +61,12 @@ pub struct Backing {
     pub redis_url: Option<String>,
     /// The PostgreSQL every node of the database side uses.
     pub database_url: Option<String>,
+    /// The stateless nodes' store flags when they use a replicated Redis
+    /// (a Sentinel set or a Cluster) rather than `redis_url`.
+    pub replicated_redis: Option<Vec<String>>,
+    /// With `replicated_redis`: the stateless nodes send `WAIT 1 <this>`
+    /// after every write.
+    pub redis_wait: Option<std::time::Duration>,
     /// The key token nodes sign with.
     pub token_keys: TokenKeys,
     /// Flags the scenario adds for this side's nodes (`--session-ttl`,
@@ -162,6 +168,15 @@ impl Side {
     pub fn extra_args(self, backing: &Backing) -> Vec<String> {
         let (flag, url) = match self {
             Side::Stateful | Side::Token => (None, &None),
+            Side::Stateless if backing.replicated_redis.is_some() => {
+                let mut args = backing.replicated_redis.clone().unwrap_or_default();
+                if let Some(wait) = backing.redis_wait {
+                    let ms = wait.as_millis().to_string();
+                    args.extend(["--redis-wait-replicas".into(), "1".into(), "--redis-wait-timeout-ms".into(), ms]);
+                }
+                args.extend(backing.node_args.iter().cloned());
+                return args;
+            }
             Side::Stateless => (Some("--redis-url"), &backing.redis_url),
             Side::Database => (Some("--database-url"), &backing.database_url),
             Side::TokenRevocation => (Some("--revocation-redis"), &backing.redis_url),

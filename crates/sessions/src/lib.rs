@@ -69,7 +69,7 @@ pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresSettings, PostgresStore};
 pub use redis::{RedisSettings, RedisStore};
-pub use redis_ha::{RedisHaSettings, RedisHaStore, RedisTopology};
+pub use redis_ha::{RedisHaSettings, RedisHaStore, RedisTopology, WaitReplicas};
 pub use session::{Name, NameError, Session, now_ms};
 pub use store::{Change, SessionStore, StoreError, Updated};
 pub use token::{TokenKey, TokenKeyError, TokenStore};

@@ -110,6 +110,23 @@ impl RedisTopology {
     }
 }
 
+/// `WAIT replicas timeout` after every write: the answer waits until that
+/// many replicas have the write, or the timeout passed.
+///
+/// This narrows asynchronous replication's window (what a primary
+/// acknowledged and had not yet sent when it died) at the price of a
+/// replica's round trip on every request. It does not close it: after the
+/// timeout the answer goes out anyway (the write is on the primary, and
+/// refusing it would not undo it), and a replica that has the write may
+/// still not be the one the sentinels promote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitReplicas {
+    /// How many replicas must have the write.
+    pub replicas: u32,
+    /// How long to wait for them at most.
+    pub timeout: Duration,
+}
+
 /// How the store connects.
 #[derive(Clone, Debug)]
 pub struct RedisHaSettings {
@@ -120,12 +137,15 @@ pub struct RedisHaSettings {
     /// Deadline for one store operation, connecting, retries and
     /// redirections included.
     pub timeout: Duration,
+    /// `WAIT` after every write (not on a cluster); `None`: answer as soon
+    /// as the primary has the write.
+    pub wait_replicas: Option<WaitReplicas>,
 }
 
 impl RedisHaSettings {
     /// Settings with a one-second deadline, as [`RedisSettings`](crate::RedisSettings).
     pub fn new(topology: RedisTopology, ttl: Duration) -> RedisHaSettings {
-        RedisHaSettings { topology, ttl, timeout: Duration::from_secs(1) }
+        RedisHaSettings { topology, ttl, timeout: Duration::from_secs(1), wait_replicas: None }
     }
 }
 
@@ -145,6 +165,7 @@ struct Shared {
     connecting: tokio::sync::Mutex<()>,
     ttl_ms: u64,
     timeout: Duration,
+    wait_replicas: Option<WaitReplicas>,
 }
 
 enum Connector {
@@ -175,6 +196,9 @@ impl RedisHaStore {
     /// Builds the store. Does not connect. Fails only on addresses it
     /// cannot use (none given, or not `HOST:PORT`).
     pub fn new(settings: &RedisHaSettings) -> Result<RedisHaStore, RedisError> {
+        if settings.wait_replicas.is_some_and(|wait| wait.timeout >= settings.timeout) {
+            return Err(config_error("WAIT's timeout must be shorter than the store's deadline"));
+        }
         let connector = match &settings.topology {
             RedisTopology::Standalone { url } => Connector::Standalone(Client::open(url.as_str())?),
             RedisTopology::Sentinel { sentinels, master } => {
@@ -191,6 +215,9 @@ impl RedisHaStore {
                 if seeds.is_empty() {
                     return Err(config_error("at least one cluster node is needed"));
                 }
+                if settings.wait_replicas.is_some() {
+                    return Err(config_error("WAIT after each write is for one primary, not a cluster"));
+                }
                 let seeds = seeds.iter().map(|a| url(a).into_connection_info()).collect::<Result<Vec<_>, _>>()?;
                 let client = ClusterClientBuilder::new(seeds)
                     .tcp_settings(tcp())
@@ -206,6 +233,7 @@ impl RedisHaStore {
                 connecting: tokio::sync::Mutex::new(()),
                 ttl_ms: u64::try_from(settings.ttl.as_millis()).unwrap_or(u64::MAX),
                 timeout: settings.timeout,
+                wait_replicas: settings.wait_replicas,
             }),
         })
     }
@@ -272,9 +300,21 @@ impl RedisHaStore {
         }
     }
 
+    /// Appends `WAIT` to `pipe` when the settings ask for it: its reply (how
+    /// many replicas have the writes before it) is ignored.
+    fn wait_for_replicas(&self, pipe: &mut Pipeline) {
+        if let Some(wait) = self.shared.wait_replicas {
+            let ms = u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX);
+            pipe.cmd("WAIT").arg(wait.replicas).arg(ms).ignore();
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let mut pipe = Pipeline::new();
         pipe.del(key).ignore();
+        // A logout is a write too: a session ended on the primary alone
+        // would be alive again after a failover.
+        self.wait_for_replicas(&mut pipe);
         self.query("delete", &pipe).await
     }
 }
@@ -310,7 +350,14 @@ impl SessionStore for RedisHaStore {
         let session = Session::new(user);
         let old = replacing.and_then(SessionId::parse).map(|old| RedisStore::key(&old));
         let mut pipe = Pipeline::new();
-        pipe.atomic();
+        // `WAIT` inside `MULTI` would not wait: with it, the transaction is
+        // spelled out and `WAIT` follows `EXEC`, in the same round trip.
+        let waits = self.shared.wait_replicas.is_some();
+        if waits {
+            pipe.cmd("MULTI").ignore();
+        } else {
+            pipe.atomic();
+        }
         let together = !self.is_cluster();
         if let Some(old) = old.as_ref().filter(|_| together) {
             pipe.del(old).ignore();
@@ -322,6 +369,10 @@ impl SessionStore for RedisHaStore {
         .ignore()
         .pexpire(&key, i64::try_from(self.shared.ttl_ms).unwrap_or(i64::MAX))
         .ignore();
+        if waits {
+            pipe.cmd("EXEC").ignore();
+            self.wait_for_replicas(&mut pipe);
+        }
         self.query::<()>("create", &pipe).await?;
         if let Some(old) = old.filter(|_| !together) {
             // On a cluster: the new session first, then the old one ends
@@ -348,6 +399,7 @@ impl SessionStore for RedisHaStore {
         }
         pipe.pexpire(&key, i64::try_from(self.shared.ttl_ms).unwrap_or(i64::MAX)).ignore();
         pipe.hgetall(&key);
+        self.wait_for_replicas(&mut pipe);
         let (fields,): (Vec<(Vec<u8>, Vec<u8>)>,) = self.query("update", &pipe).await?;
         if !fields.iter().any(|(field, _)| field == b"user") {
             // The pipeline made a placeholder for a dead id, as on one Redis.
@@ -439,6 +491,49 @@ mod tests {
         assert!(failed > 0, "the primary died and no request noticed");
         assert!(session.requests >= 2);
         assert_ne!(set.primary().unwrap(), old);
+    }
+
+    /// With `WAIT`, an answer waits for a replica: both replicas have a
+    /// new session when its login answers, and while they are frozen every
+    /// write waits the timeout out, then is answered all the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_wait_a_write_is_answered_once_the_replicas_have_it() {
+        let set = SentinelSet::start().unwrap();
+        let sentinels = RedisTopology::addresses(&set.sentinel_addrs());
+        let mut settings = RedisHaSettings::new(
+            RedisTopology::Sentinel { sentinels, master: set.master_name().into() },
+            Duration::from_secs(60),
+        );
+        let timeout = Duration::from_millis(300);
+        settings.wait_replicas = Some(WaitReplicas { replicas: 2, timeout });
+        let store = RedisHaStore::new(&settings).unwrap();
+        let (sid, _) = store.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        let key = RedisStore::key(&SessionId::parse(&sid).unwrap());
+        for replica in &set.servers()[1..] {
+            assert_eq!(replica.command(&["HGET", &key, "user"]).unwrap(), "alice");
+        }
+
+        for replica in &set.servers()[1..] {
+            replica.freeze();
+        }
+        let asked = Instant::now();
+        let answer = store.update(&sid, Change::AddItem { item: Name::parse("tea").unwrap(), qty: 1 }).await;
+        let waited = asked.elapsed();
+        for replica in &set.servers()[1..] {
+            replica.thaw();
+        }
+        assert_eq!(answer.unwrap().unwrap().session.requests, 1);
+        assert!(waited >= timeout, "the write was answered after {waited:?}, before WAIT's timeout");
+        assert!(
+            RedisHaStore::new(&RedisHaSettings {
+                wait_replicas: settings.wait_replicas,
+                ..RedisHaSettings::new(
+                    RedisTopology::Cluster { seeds: vec!["127.0.0.1:1".into()] },
+                    Duration::from_secs(60)
+                )
+            })
+            .is_err()
+        );
     }
 
     /// One shard's primary dies: users on the other shards are served

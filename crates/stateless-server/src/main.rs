@@ -20,7 +20,7 @@ use app::cli::{self, OrderArgs, ServerArgs, SharedArgs};
 use clap::Parser;
 use sessions::{
     PostgresSettings, PostgresStore, RedisHaSettings, RedisHaStore, RedisSettings, RedisStore, RedisTopology,
-    SessionStore,
+    SessionStore, WaitReplicas,
 };
 
 /// Serves the API with sessions in a shared store, orders in RabbitMQ, rooms in Redis streams and files in an object store.
@@ -46,6 +46,21 @@ struct Cli {
     /// The name the sentinels know the primary by.
     #[arg(long, env = "REDIS_MASTER", value_name = "NAME", requires = "redis_sentinel")]
     redis_master: Option<String>,
+    /// With --redis-sentinel: after every write, `WAIT` until this many
+    /// replicas have it (or --redis-wait-timeout-ms passed), narrowing what a
+    /// failover loses at the price of a replica's round trip per request.
+    #[arg(long, env = "REDIS_WAIT_REPLICAS", value_name = "N", requires = "redis_sentinel")]
+    redis_wait_replicas: Option<u32>,
+    /// How long one write waits for --redis-wait-replicas at most (below the
+    /// store's one-second deadline).
+    #[arg(
+        long,
+        env = "REDIS_WAIT_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = 100,
+        requires = "redis_wait_replicas"
+    )]
+    redis_wait_timeout_ms: u64,
     /// Or: a Redis Cluster, any of its nodes as seeds (HOST:PORT[,HOST:PORT…]).
     #[arg(long, env = "REDIS_CLUSTER", value_name = "HOST:PORT[,…]", conflicts_with = "database_url")]
     redis_cluster: Option<String>,
@@ -87,9 +102,14 @@ fn main() -> ExitCode {
             };
         }
     };
-    match RedisHaStore::new(&RedisHaSettings::new(topology, ttl)) {
+    let mut settings = RedisHaSettings::new(topology, ttl);
+    settings.wait_replicas = cli.redis_wait_replicas.map(|replicas| WaitReplicas {
+        replicas,
+        timeout: std::time::Duration::from_millis(cli.redis_wait_timeout_ms),
+    });
+    match RedisHaStore::new(&settings) {
         Ok(store) => serve(&cli, store, broker),
-        Err(e) => cli::fail(format_args!("cannot use these Redis addresses: {e}")),
+        Err(e) => cli::fail(format_args!("cannot use these Redis settings: {e}")),
     }
 }
 

@@ -74,12 +74,16 @@ fn more_than_one_redis_or_a_sentinel_without_its_master_is_a_usage_error() {
     let url = ["--redis-url", "redis://127.0.0.1:1"];
     let sentinel = ["--redis-sentinel", "127.0.0.1:1", "--redis-master", "sessions"];
     let cluster = ["--redis-cluster", "127.0.0.1:1"];
-    let combos: [&[&[&str]]; 5] = [
+    let wait = ["--redis-wait-replicas", "1"];
+    let combos: [&[&[&str]]; 7] = [
         &[&url, &sentinel],
         &[&url, &cluster],
         &[&sentinel, &cluster],
         &[&["--redis-sentinel", "127.0.0.1:1"]],
         &[&["--redis-master", "sessions"]],
+        // WAIT after each write is for a Sentinel-managed primary only.
+        &[&cluster, &wait],
+        &[&url, &wait],
     ];
     for combo in combos {
         let args: Vec<&str> = ["--port", "0"].into_iter().chain(combo.iter().flat_map(|a| a.iter().copied())).collect();

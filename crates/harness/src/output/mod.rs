@@ -168,6 +168,7 @@ pub fn verdict(report: &Report) -> Vec<String> {
             EventKind::FloodEnd => "the flood ended".to_string(),
             EventKind::DatabaseDown => "PostgreSQL went away".to_string(),
             EventKind::DatabaseUp => "PostgreSQL came back".to_string(),
+            EventKind::Promoted => "a Redis replica was promoted to primary".to_string(),
         };
         lines.push(format!("At {:.1} s {what}.", event.t_ms as f64 / 1000.0));
     }

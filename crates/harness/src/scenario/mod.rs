@@ -23,6 +23,10 @@
 //! [`crate::sample`]): `flood` (made-up ids and password-less logins at the
 //! generator's full rate), `redis-hang` (Redis frozen under full load) and
 //! `soak` (a long run with session churn).
+//! Two put the stateless twin on a replicated Redis
+//! ([`Scenario::redis_topology`]) and kill one primary: `redis-failover` on
+//! a Sentinel set, `redis-cluster` on a Redis Cluster; their scripts act on
+//! the stateless side only.
 //!
 //! # Implementing a scenario
 //!
@@ -80,7 +84,7 @@ use crate::config::Config;
 use crate::database::DatabaseDurability;
 use crate::metrics::{Bucket, Clock, Event, EventKind, Events, UserRecord, merge_timeline};
 use crate::router::{LoadBalancer, Policy};
-use crate::services::Services;
+use crate::services::{Services, Topology};
 use crate::side::Side;
 use crate::user::Script;
 
@@ -112,6 +116,8 @@ scenarios! {
     flood::Flood,
     redis_hang::RedisHang,
     soak::Soak,
+    redis_failover::RedisFailover,
+    redis_cluster::RedisClusterShards,
 }
 
 /// A scenario's own numbers: a typed `Serialize` struct turned into the
@@ -189,6 +195,12 @@ pub trait Scenario: Send + Sync + fmt::Debug + 'static {
     /// over time: for scenarios whose finding is where the load goes.
     fn charts_node_shares(&self) -> bool {
         false
+    }
+
+    /// Where the stateless twin keeps its sessions: one Redis unless the
+    /// scenario is about a replicated one.
+    fn redis_topology(&self) -> Topology {
+        Topology::Single
     }
 
     /// What users do beyond the usual loop.
@@ -294,6 +306,11 @@ impl Measured {
 }
 
 impl Stage<'_> {
+    /// Adds the typed `numbers` to the side's findings.
+    pub fn measure<T: Serialize>(&self, numbers: &T) {
+        self.measured.extend(findings_of(numbers));
+    }
+
     /// Waits until `fraction` of the run has passed on the side's clock.
     pub async fn at(&self, fraction: f64) {
         tokio::time::sleep_until(self.clock.at(self.duration.mul_f64(fraction)).into()).await;

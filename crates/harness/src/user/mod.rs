@@ -46,7 +46,7 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::metrics::{Class, Clock, Live, Login, Logout, UserRecord};
+use crate::metrics::{Class, Clock, Live, Login, Logout, Refusal, UserRecord};
 use crate::mix::Mix;
 use crate::router::{LoadBalancer, Outcome, Route};
 
@@ -294,6 +294,9 @@ impl User {
             .unwrap_or_default();
         if !self.cart_matches(&server) {
             self.record.cart_losses.push(self.crowd.clock.t_ms());
+            let missing =
+                self.ledger.iter().map(|(item, &want)| want.saturating_sub(server.get(item).copied().unwrap_or(0)));
+            self.record.cart_items_missing += missing.sum::<u64>();
         }
         // An acknowledged add the cart does not show is lost. Only adds a
         // cart read checked count, so the share is not diluted by the last
@@ -505,6 +508,8 @@ impl User {
         let class = if status.is_server_error() {
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 self.record.unavailable += 1;
+                let sid = self.jar.get("sid").map(str::to_string);
+                self.record.refusals.push(Refusal { t_ms, sid });
             }
             crowd.live.failed.fetch_add(1, Ordering::Relaxed);
             Class::Failed
