@@ -22,8 +22,9 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+use crate::figures::{CLOSE_PREFIX, close_marker};
+
 const OPEN: &str = "<!-- capture:";
-const CLOSE: &str = "<!-- end capture -->";
 /// Where runs made for the book write their reports.
 const OUT_DIR: &str = "target/harness/docs";
 
@@ -37,6 +38,9 @@ pub struct Capture {
     /// Keep only the output lines that contain one of these texts
     /// (criterion prints much more than the summary lines a page wants).
     pub keep: Vec<String>,
+    /// The name prose figures use to read numbers from this block
+    /// (see [`crate::figures`]).
+    pub id: Option<String>,
 }
 
 /// Parses a marker line; `None` if the line is not one.
@@ -47,11 +51,12 @@ pub fn parse_marker(line: &str) -> Option<Capture> {
     let options: Vec<&str> = parts.collect();
     let option = |name: &str| options.iter().find_map(|p| p.strip_prefix(name)).map(|p| p.trim().to_string());
     let keep = options.iter().filter_map(|p| p.strip_prefix("keep:")).map(|p| p.trim().to_string()).collect();
-    Some(Capture { command, svg: option("svg:"), keep })
+    Some(Capture { command, svg: option("svg:"), keep, id: option("id:") })
 }
 
 /// Re-runs every capture in every page whose path contains `filter` (all
-/// when `None`) and rewrites the pages.
+/// when `None`), rewrites the pages, then fills every page's figures from
+/// the captures as they now are.
 pub fn run(root: &Path, filter: Option<&str>) -> anyhow::Result<()> {
     for page in crate::markdown_files(root) {
         if filter.is_some_and(|f| !page.to_string_lossy().contains(f)) {
@@ -67,6 +72,29 @@ pub fn run(root: &Path, filter: Option<&str>) -> anyhow::Result<()> {
             eprintln!("rewrote {}", page.strip_prefix(root).unwrap_or(&page).display());
         }
     }
+    fill_figures(root)
+}
+
+/// Fills every figure of every page from the captured blocks, without
+/// running anything (`cargo run -p xtask -- figures`).
+pub fn fill_figures(root: &Path) -> anyhow::Result<()> {
+    let pages = crate::read_pages(root);
+    let (captures, problems) = crate::figures::captures_by_id(&pages);
+    if let Some(problem) = problems.first() {
+        bail!("{problem}");
+    }
+    let mut unreadable = Vec::new();
+    for (file, text) in &pages {
+        let (filled, problems) = crate::figures::fill(text, &captures);
+        unreadable.extend(problems.into_iter().map(|p| format!("{file}: {p}")));
+        if filled != *text {
+            std::fs::write(root.join(file), filled)?;
+            eprintln!("filled the figures of {file}");
+        }
+    }
+    if !unreadable.is_empty() {
+        bail!("figures that could not be read:\n{}", unreadable.join("\n"));
+    }
     Ok(())
 }
 
@@ -81,9 +109,9 @@ fn rewrite(root: &Path, page: &Path, text: &str) -> anyhow::Result<String> {
         // before the next capture: a page is never rewritten past it.
         loop {
             match lines.next().map(str::trim) {
-                Some(CLOSE) => break,
+                Some(l) if l.starts_with(CLOSE_PREFIX) => break,
                 Some(l) if !l.starts_with(OPEN) => {}
-                _ => bail!("`{}` has no `{CLOSE}` line before the next capture", capture.command),
+                _ => bail!("`{}` has no `{CLOSE_PREFIX} …-->` line before the next capture", capture.command),
             }
         }
         eprintln!("running: {}", capture.command);
@@ -92,13 +120,14 @@ fn rewrite(root: &Path, page: &Path, text: &str) -> anyhow::Result<String> {
             let kept = |line: &&str| capture.keep.iter().any(|k| line.contains(k.as_str()));
             output = output.lines().filter(kept).map(|l| format!("{l}\n")).collect();
         }
-        out.push_str("```text\n");
-        out.push_str(&output);
+        let mut block = String::from("```text\n");
+        block.push_str(&output);
         if !output.ends_with('\n') {
-            out.push('\n');
+            block.push('\n');
         }
-        out.push_str("```\n");
-        out.push_str(CLOSE);
+        block.push_str("```\n");
+        out.push_str(&block);
+        out.push_str(&close_marker(&block));
         out.push('\n');
         if let Some(svg) = &capture.svg {
             let scenario = scenario_of(&capture.command).context("svg: needs a `harness run SCENARIO` command")?;
@@ -177,7 +206,8 @@ mod tests {
             Some(Capture {
                 command: "harness run node-death --users 50".into(),
                 svg: Some("figures/nd.svg".into()),
-                keep: vec![]
+                keep: vec![],
+                id: None,
             })
         );
         assert_eq!(parse_marker("<!-- capture: harness demo -->").unwrap().svg, None);

@@ -1,6 +1,7 @@
 //! `cargo run -p xtask -- docs [PAGE]`: re-run the book's captured commands
 //! (`just docs` does this after a release build).
-//! `cargo run -p xtask -- check`: list broken links and stale commands.
+//! `cargo run -p xtask -- figures`: fill the prose figures from the captures, running nothing.
+//! `cargo run -p xtask -- check`: list broken links, stale commands and figures no capture backs.
 
 use std::process::ExitCode;
 
@@ -12,6 +13,10 @@ fn main() -> anyhow::Result<ExitCode> {
             xtask::capture::run(&root, filter.first().copied())?;
             Ok(ExitCode::SUCCESS)
         }
+        ["figures"] => {
+            xtask::capture::fill_figures(&root)?;
+            Ok(ExitCode::SUCCESS)
+        }
         ["check"] => {
             let problems = xtask::check::check(&root);
             for p in &problems {
@@ -20,7 +25,7 @@ fn main() -> anyhow::Result<ExitCode> {
             Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         _ => {
-            eprintln!("usage: xtask docs [PAGE] | xtask check");
+            eprintln!("usage: xtask docs [PAGE] | xtask figures | xtask check");
             Ok(ExitCode::from(2))
         }
     }
