@@ -4,9 +4,9 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Debian packages the project runs (servers it starts as real processes).
-packages := "redis-server haproxy"
+packages := "redis-server haproxy rabbitmq-server"
 
-# Build in release mode and show a node dying under both twins, side by side.
+# Build in release mode and show a node dying under every twin, side by side.
 demo: deps
     cargo build --release --workspace --bins
     target/release/harness demo

@@ -15,8 +15,8 @@
 //! them over real connections. What remains is the per-request cost of
 //! *where the session lives* and *how the store is used*:
 //! - `me_request/memory`: this project's app with the RAM store.
-//! - `me_request/redis`: this project's app with the Redis store: one Lua
-//!   script, one round trip.
+//! - `me_request/redis`: this project's app with the Redis store: one
+//!   pipeline, one round trip.
 //! - `me_request/actix_session_redis`: actix-session 0.11 with
 //!   `RedisSessionStore` (redis-rs `ConnectionManager`, one multiplexed
 //!   connection), configured for the same semantics: the session holds the

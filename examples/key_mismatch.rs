@@ -18,10 +18,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use harness::{Config, Scenario, Side, output};
+use harness::{Config, Side, output, scenario};
 
 fn main() -> ExitCode {
-    let mut config = Config::new(Scenario::KeyMismatch);
+    let mut config = Config::new(&scenario::KeyMismatch);
     config.users = 20;
     config.duration = Duration::from_secs(4);
     config.sides = Some(vec![Side::Stateful, Side::Token]);

@@ -19,10 +19,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use harness::{Config, Scenario, Side, output};
+use harness::{Config, Side, output, scenario};
 
 fn main() -> ExitCode {
-    let mut config = Config::new(Scenario::LogoutReplay);
+    let mut config = Config::new(&scenario::LogoutReplay);
     config.users = 30;
     config.duration = Duration::from_secs(5);
     config.sides = Some(Side::ALL.to_vec());

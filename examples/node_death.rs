@@ -16,10 +16,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use harness::{Config, Scenario, Side, output};
+use harness::metrics::EventKind;
+use harness::{Config, Side, output, scenario};
 
 fn main() -> ExitCode {
-    let mut config = Config::new(Scenario::NodeDeath);
+    let mut config = Config::new(&scenario::NodeDeath);
     config.users = 30;
     config.duration = Duration::from_secs(6);
     config.sides = Some(vec![Side::Stateful, Side::Stateless]);
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
     };
 
     for side in &report.sides {
-        let kill = side.events.iter().find(|e| e.kind == "kill");
+        let kill = side.events.iter().find(|e| e.kind == EventKind::Kill);
         println!("── {} twin ({} routing) ──", side.side, side.routing);
         if let Some(kill) = kill {
             println!("{:>7.2} s  {} is killed", kill.t_ms as f64 / 1000.0, kill.node);

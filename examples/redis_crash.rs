@@ -19,12 +19,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use harness::{Config, Persistence, Scenario, Side};
+use harness::{Config, Persistence, Side, scenario};
 
 fn main() -> ExitCode {
     println!("Redis is killed (SIGKILL) a third of the way in and restarted at once; 60 users, 6 s per side.\n");
     for &persistence in Persistence::ALL {
-        let mut config = Config::new(Scenario::RedisCrash);
+        let mut config = Config::new(&scenario::RedisCrash);
         config.users = 60;
         config.duration = Duration::from_secs(6);
         config.sides = Some(vec![Side::Stateful, Side::Stateless]);

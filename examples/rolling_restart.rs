@@ -16,10 +16,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use harness::{Config, Scenario, Side, output};
+use harness::{Config, Side, output, scenario};
 
 fn main() -> ExitCode {
-    let mut config = Config::new(Scenario::RollingRestart);
+    let mut config = Config::new(&scenario::RollingRestart);
     config.users = 30;
     config.duration = Duration::from_secs(6);
     config.sides = Some(vec![Side::Stateful, Side::Stateless]);

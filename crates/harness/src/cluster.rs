@@ -10,16 +10,18 @@
 //! `TIME_WAIT` from the old process do not block the new one; a short retry
 //! covers the rare case of the port being briefly taken by someone else.)
 //!
-//! Every child is spawned with `kill_on_drop`, so dropping a [`Cluster`],
-//! whether the run finished, failed, panicked or was interrupted, kills
-//! its nodes.
+//! Every node is killed *and waited for* when it is dropped ([`reap`]), so
+//! dropping a [`Cluster`], whether the run finished, failed, panicked or
+//! was interrupted, leaves no process behind, not even for a moment after
+//! the harness has returned. [`Cluster::shutdown`] does the same without
+//! blocking the runtime, at the end of a side.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -33,6 +35,22 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a restart keeps trying to bind the old port.
 const REBIND_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a child killed on drop gets to be reaped.
+const REAP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// SIGKILLs `child` and waits (blocking, as a `Drop` must) until it has
+/// exited and been reaped: tokio's `kill_on_drop` sends the signal but
+/// reaps later, in the background, so a process could outlive its owner.
+pub fn reap(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
+    child.start_kill().ok();
+    let until = std::time::Instant::now() + REAP_DEADLINE;
+    while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
 
 /// Where to look for the server binaries when no `--bin-dir` is given:
 /// beside the running executable, and one level up (test and example
@@ -88,6 +106,14 @@ impl Node {
         match &mut self.child {
             Some(child) => matches!(child.try_wait(), Ok(None)),
             None => false,
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            reap(child);
         }
     }
 }
@@ -164,6 +190,14 @@ impl Cluster {
         }
         node.stdout_pipe = None;
         Ok(())
+    }
+
+    /// SIGKILLs every node and waits for each to exit (the end of a side:
+    /// nothing is measured any more, so nothing needs a graceful stop).
+    pub async fn shutdown(&mut self) {
+        for index in 0..self.nodes.len() {
+            self.kill(index).await.ok();
+        }
     }
 
     /// SIGTERM, wait for the graceful exit, start again on the same port.
@@ -249,13 +283,20 @@ impl Cluster {
         let read = tokio::time::timeout(START_DEADLINE, reader.read_line(&mut line)).await;
         let addr = match read {
             Ok(Ok(n)) if n > 0 => parse_listening_line(&line)
-                .with_context(|| format!("{name} printed an unexpected start-up line: {line:?}"))?,
+                .with_context(|| format!("{name} printed an unexpected start-up line: {line:?}")),
             Ok(Ok(_)) => {
                 let status = child.wait().await.ok();
-                bail!("{name} exited before listening ({status:?}); see its log in the run's out dir");
+                Err(anyhow!("{name} exited before listening ({status:?}); see its log in the run's out dir"))
             }
-            Ok(Err(e)) => return Err(e).context("reading a node's stdout"),
-            Err(_) => bail!("{name} did not print its start-up line within {START_DEADLINE:?}"),
+            Ok(Err(e)) => Err(anyhow::Error::from(e).context("reading a node's stdout")),
+            Err(_) => Err(anyhow!("{name} did not print its start-up line within {START_DEADLINE:?}")),
+        };
+        let addr = match addr {
+            Ok(addr) => addr,
+            Err(e) => {
+                reap(&mut child);
+                return Err(e);
+            }
         };
         Ok(Node { name: name.to_string(), addr, child: Some(child), stdout_pipe: Some(reader) })
     }

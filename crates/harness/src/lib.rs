@@ -29,7 +29,7 @@
 //!   behind the same trait with `--lb haproxy` ([`haproxy`]); since its
 //!   stickiness travels in a cookie, users keep every cookie they are given
 //!   ([`user::CookieJar`]).
-//! - **Sides in a table.** [`side::Side`] lists the twins (the token twin
+//! - **Sides in a table.** [`side::Side`] lists the sides (the token twin
 //!   twice: without and with its deny list); adding one is a variant and a
 //!   row. Token nodes get one random key per run, in their environment.
 //! - **Sides one after another.** On a 2-core machine two clusters under load
@@ -42,9 +42,17 @@
 //!   stops at the duration or at a request count, whichever comes first.
 //! - **Lock-free measuring.** Each user keeps its own HDR histogram, timeline
 //!   and counts; a side's records are merged once, at the end.
-//! - **Nothing left running.** Nodes are spawned with `kill_on_drop`, Redis
-//!   is stopped by its own `Drop`, and the binary drops the whole run when it
-//!   gets Ctrl-C; a finished, failed or panicking run unwinds the same way.
+//! - **One scenario, one file.** A scenario is a type implementing
+//!   [`Scenario`]: its script of typed events, its findings as a typed
+//!   struct, its notes. The runner, the report and the table know no
+//!   scenario by name.
+//! - **Preconditions first.** Every binary and service a run will use is
+//!   found or checked before the first node starts; a side whose requests
+//!   mostly failed anyway is flagged `invalid` in the table and the JSON.
+//! - **Nothing left running.** Nodes and HAProxy are killed *and reaped*
+//!   when dropped, Redis is stopped by its own `Drop`, and the binary drops
+//!   the whole run when it gets Ctrl-C; a finished, failed or panicking run
+//!   unwinds the same way.
 //!
 //! # Definitions the report uses
 //!
@@ -57,52 +65,94 @@
 //!   `carts_lost` counts distinct users.
 //! - *failed request*: no HTTP answer (refused, reset, timed out), no live
 //!   node to send it to, or a 5xx.
+//! - *invalid side*: more than half of its requests failed; the report
+//!   gives it an `invalid` reason and the table a `result` row, since its
+//!   other counts then measure the outage, not the design.
 //!
 //! # Modules
 //!
+//! - [`scenario`]: the [`Scenario`] trait and one file per scenario; the
+//!   list of them ([`scenario::ALL`]) is the only place that names them all.
+//! - [`config`]: what a run is asked to do.
+//! - [`runner`]: what scenario runs and `harness bench` share: the sides'
+//!   binaries, a runtime that Ctrl-C stops, JSON files, exit statuses.
+//! - [`services`]: the services a run uses (Redis), started or checked
+//!   before the first node starts.
+//! - [`run`]: one scenario on every side in turn.
+//! - [`report`]: the report types; [`output`] writes them (table, verdict,
+//!   JSON, SVG), [`table`] is the one plain-text table writer.
 //! - [`side`]: the twins and how each is started and routed.
 //! - [`cluster`]: node processes: start, kill, restart on the same port, add.
 //! - [`router`]: the load-balancer trait and the harness's own router.
 //! - [`haproxy`]: a real HAProxy behind the same trait (`--lb haproxy`).
 //! - [`user`]: virtual users, their cookie jar and ledger.
-//! - [`metrics`]: per-user records, timeline buckets, events, latency.
-//! - [`scenario`]: the scenarios' scripts and findings.
-//! - [`run`]: configuration, running every side, the report types.
-//! - [`output`]: terminal table, verdict, JSON and SVG files.
-//! - [`bench`]: `harness bench`, closed-loop HTTP load on one node per side (req/s, p50/p99).
+//! - [`metrics`]: per-user records, timeline buckets, typed events, latency.
+//! - [`bench`]: `harness bench`, closed-loop HTTP load on one node per side
+//!   (its HTTP/1.1 generator, the wrk runner, its report).
 //! - [`cpu`]: the CPU time a process has used, from `/proc`, for `harness bench`.
+//!
+//! # Where the next features go
+//!
+//! - **Open-loop arrivals.** Today's crowd is closed-loop: each user waits
+//!   for an answer, thinks, asks again. An arrival mode (seeded Poisson
+//!   arrivals at a rate that can ramp, each user a session of requests that
+//!   then leaves, heavy users drawn from a Zipf spread) is a new module
+//!   beside [`user`] that spawns [`user::play`]-like sessions on a schedule,
+//!   chosen by a field of [`Config`]; latency is taken from each request's
+//!   intended start, so a slow node cannot hide its queue. Scenarios keep
+//!   using [`Scenario::arrival`] for the closed loop.
+//! - **An autoscaler.** A loop that reads every node's `/healthz` `load`
+//!   object (`utilisation`, `queued`, `capacity`) and adds or drains nodes
+//!   is a module the `overload` and `scale-in` scripts call with their
+//!   [`scenario::Stage`] (it holds the cluster and the balancer, which is
+//!   all `scale-out` needs today); each change is a new
+//!   [`metrics::EventKind`] variant (scale-out, scale-in, drain) so it
+//!   shows in the timeline. `capacity`, a sweep, is a scenario whose
+//!   findings combine several runs: a loop over [`run()`] with different
+//!   node counts and rates, outside the per-side runner.
+//! - **Other services.** A Sentinel set, a Redis Cluster, a private
+//!   PostgreSQL, RabbitMQ or an S3 server is one more field of
+//!   [`services::Services`] and [`services::Needs`], started from its
+//!   launcher crate or checked when a URL is given, before any node
+//!   starts; a side that uses it says so in its [`side::SideInfo`] and
+//!   passes the URL in [`side::Side::extra_args`].
+//! - **A mix of kinds of state** (`--mix sessions,files,jobs,live`): each
+//!   kind is a user step module (upload and read back, order and poll,
+//!   a WebSocket room) that keeps its own ledger in the [`metrics::UserRecord`];
+//!   its counts go into [`report::SideReport`] as `Option` fields
+//!   (`files_unreachable`, `orders_lost`, `orders_done_twice`,
+//!   `live_messages_missed`, `live_connections_dropped`), skipped in the
+//!   JSON when the kind was not exercised, and into the table as rows.
+//! - **Per-scenario findings.** A scenario's findings are a typed struct
+//!   ([`scenario::findings_of`]); one that nests its numbers (for example
+//!   `findings.overload.recovery_s`) wraps them in a field named after it.
 
 pub mod bench;
 pub mod cluster;
+pub mod config;
 pub mod cpu;
 pub mod haproxy;
 pub mod metrics;
 pub mod output;
+pub mod report;
 pub mod router;
 pub mod run;
+pub mod runner;
 pub mod scenario;
+pub mod services;
 pub mod side;
+pub mod table;
 pub mod user;
 
+pub use config::{Config, Lb};
 /// How the harness's own Redis persists (`--redis-persistence`).
 pub use local_redis::Persistence;
+pub use report::{Report, SideReport};
 pub use router::{LoadBalancer, Policy, Router};
-pub use run::{Config, Lb, Report, SideReport, UsageError, run};
+pub use run::run;
+pub use runner::{Interrupted, UsageError, exit_for, missing_binaries};
 pub use scenario::Scenario;
 pub use side::Side;
-
-/// Server binaries of the known sides that cannot be found in `bin_dir` (or
-/// beside this executable): examples use it to say what to build first.
-pub fn missing_binaries(bin_dir: Option<&std::path::Path>) -> Vec<&'static str> {
-    let mut missing: Vec<&'static str> = Side::ALL
-        .iter()
-        .map(|side| side.info().binary)
-        .filter(|binary| cluster::find_binary(binary, bin_dir).is_none())
-        .collect();
-    // Two token sides share one binary.
-    missing.dedup();
-    missing
-}
 
 /// For examples: checks that the server binaries are built, then runs
 /// `config` like [`run_blocking`]. On failure it prints one line saying what
@@ -113,75 +163,30 @@ pub fn run_example(config: &Config) -> Result<Report, std::process::ExitCode> {
         eprintln!("missing {}: run `cargo build --release --workspace --bins` first", missing.join(", "));
         return Err(std::process::ExitCode::from(2));
     }
-    run_blocking(config).map_err(|e| {
-        eprintln!("the {} run failed: {e:#}", config.scenario.name());
-        std::process::ExitCode::FAILURE
-    })
+    run_blocking(config).map_err(|e| exit_for(&e, &format!("{} run", config.scenario.name())))
 }
 
 /// Runs `config` on a runtime of its own and returns the report; Ctrl-C
-/// stops the run (every process it started is killed) and returns an error.
-/// For examples and tests, which need no async code of their own.
+/// stops the run (every process it started is stopped) and returns an
+/// error. For examples and tests, which need no async code of their own.
 pub fn run_blocking(config: &Config) -> anyhow::Result<Report> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async {
-        tokio::select! {
-            report = run(config) => report,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(Interrupted)),
-        }
-    })
+    runner::block_on(runner::Threads::Two, run(config))
 }
 
-/// How a command ends after `error`: it prints one line saying what went
-/// wrong and returns 2 for bad usage, 130 for Ctrl-C, 1 for a failure of
-/// `command` itself.
-pub fn exit_for(error: &anyhow::Error, command: &str) -> std::process::ExitCode {
-    if error.is::<UsageError>() {
-        eprintln!("error: {error}");
-        std::process::ExitCode::from(2)
-    } else if error.is::<Interrupted>() {
-        eprintln!("interrupted: every node and Redis the {command} started has been stopped");
-        std::process::ExitCode::from(130)
-    } else {
-        eprintln!("{command} failed: {error:#}");
-        std::process::ExitCode::FAILURE
-    }
-}
-
-/// The run was stopped by Ctrl-C.
-#[derive(Debug)]
-pub struct Interrupted;
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted")
-    }
-}
-
-impl std::error::Error for Interrupted {}
-
-/// Parses `15s`, `500ms`, `2m` or a plain number of seconds.
+/// Parses a duration as people write it (`15s`, `500ms`, `2m`, `1m 30s`;
+/// humantime's syntax) or a plain number of seconds, above 0 and at most
+/// one hour.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
+    let parsed = match text.parse::<u64>() {
+        Ok(seconds) => Ok(std::time::Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text),
     };
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration (try 15s, 500ms, 2m)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s or m)")),
-    };
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 3600.0 {
+    let duration = parsed.map_err(|e| format!("`{text}` is not a duration (try 15s, 500ms, 2m): {e}"))?;
+    if duration.is_zero() || duration > std::time::Duration::from_secs(3600) {
         return Err(format!("`{text}`: a duration must be above 0 and at most 1 hour"));
     }
-    Ok(std::time::Duration::from_secs_f64(seconds))
+    Ok(duration)
 }
 
 #[cfg(test)]

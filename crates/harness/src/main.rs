@@ -2,16 +2,18 @@
 //! processes and prints what each twin's users lost.
 //!
 //! Exit status: 0 when the run completed (whatever it measured), 1 when the
-//! harness itself failed, 2 on bad usage (including a missing
-//! `redis-server` or missing server binaries), 130 on Ctrl-C.
+//! harness itself failed or a service the run would use does not answer
+//! (a `--redis-url` where nothing listens), 2 on bad usage (including a
+//! missing `redis-server` or missing server binaries), 130 on Ctrl-C. Its
+//! own warnings and errors go to stderr (`RUST_LOG`, default `warn`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use harness::haproxy::Balance;
-use harness::{Config, Lb, Persistence, Report, Scenario, Side, output, parse_duration};
+use harness::runner::RunArgs;
+use harness::{Config, Lb, Persistence, Report, Scenario, Side, output, parse_duration, scenario};
 
 #[derive(Parser)]
 #[command(name = "harness", version, about = "Real clusters of the twin servers under load: what each user lost")]
@@ -30,8 +32,8 @@ enum Command {
     /// Run one scenario on every selected side.
     Run {
         /// One of the scenarios of `harness list`.
-        #[arg(value_parser = parse_scenario)]
-        scenario: Scenario,
+        #[arg(value_parser = scenario::find)]
+        scenario: &'static dyn Scenario,
         /// Nodes per side at the start.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
         nodes: u16,
@@ -62,61 +64,44 @@ struct Common {
     /// Pause between two requests of one user, jittered ±50 %.
     #[arg(long, default_value = "50ms", value_parser = parse_duration)]
     think: Duration,
-    /// Use this Redis instead of starting a private one (redis-outage then cannot stop it).
-    #[arg(long, env = "REDIS_URL")]
-    redis_url: Option<String>,
-    /// Where the JSON report, the SVG chart and node logs go.
-    #[arg(long, default_value = "target/harness")]
-    out: PathBuf,
-    /// Also write the JSON report to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
+    #[command(flatten)]
+    files: RunArgs,
     /// Sides to run, comma-separated [default: every side whose binary is built].
-    #[arg(long, value_delimiter = ',', value_parser = parse_side)]
+    #[arg(long, value_delimiter = ',')]
     sides: Option<Vec<Side>>,
-    /// Directory holding the server binaries [default: beside this executable].
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
     /// What balances the load: the harness's own router, or a real HAProxy process per side.
-    #[arg(long, default_value = "harness", value_parser = parse_lb)]
+    #[arg(long, value_enum, default_value_t = Lb::Harness)]
     lb: Lb,
     /// HAProxy's `balance` algorithm: roundrobin, or source (nginx's ip_hash) [default: roundrobin].
-    #[arg(long, value_parser = parse_balance)]
+    #[arg(long, value_enum)]
     lb_balance: Option<Balance>,
-}
-
-fn parse_scenario(text: &str) -> Result<Scenario, String> {
-    text.parse()
-}
-
-fn parse_side(text: &str) -> Result<Side, String> {
-    text.parse()
 }
 
 fn parse_persistence(text: &str) -> Result<Persistence, String> {
     text.parse()
 }
 
-fn parse_lb(text: &str) -> Result<Lb, String> {
-    text.parse()
-}
-
-fn parse_balance(text: &str) -> Result<Balance, String> {
-    text.parse()
+/// Where the harness's own warnings and errors go: stderr, filtered by
+/// `RUST_LOG` (default `warn`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     let (config, demo) = match cli.command {
         Command::Bench(args) => return harness::bench::main(args),
         Command::List => {
-            for scenario in Scenario::ALL {
+            for scenario in scenario::ALL {
                 println!("{:<16} {}", scenario.name(), scenario.summary());
             }
             return ExitCode::SUCCESS;
         }
         Command::Demo { common } => {
-            let mut config = Config::new(Scenario::NodeDeath);
+            let mut config = Config::new(&scenario::NodeDeath);
             config.duration = Duration::from_secs(8);
             apply(&mut config, common);
             (config, true)
@@ -144,11 +129,11 @@ fn main() -> ExitCode {
 fn apply(config: &mut Config, common: Common) {
     config.seed = common.seed;
     config.think = common.think;
-    config.redis_url = common.redis_url;
-    config.out_dir = Some(common.out);
-    config.json = common.json;
+    config.redis_url = common.files.redis_url;
+    config.out_dir = Some(common.files.out);
+    config.json = common.files.json;
     config.sides = common.sides;
-    config.bin_dir = common.bin_dir;
+    config.bin_dir = common.files.bin_dir;
     config.lb = common.lb;
     config.lb_balance = common.lb_balance;
     config.progress = true;

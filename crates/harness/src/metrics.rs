@@ -62,14 +62,51 @@ pub struct Bucket {
     pub unauthorized: u64,
 }
 
-/// A cluster or Redis event the scenario caused.
+/// What a scenario did to the cluster or to a service, as the report and
+/// the chart name it. A new kind (a scale-in, a failover) is a variant: its
+/// name comes from the variant, kebab-case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A node was SIGKILLed.
+    Kill,
+    /// A node started (joined, or came back from a restart).
+    Start,
+    /// A node was taken out of rotation to be restarted.
+    Restart,
+    /// Redis went away (stopped or killed).
+    RedisDown,
+    /// Redis answers again.
+    RedisUp,
+}
+
+impl EventKind {
+    /// The name in the JSON report and on the chart.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Kill => "kill",
+            EventKind::Start => "start",
+            EventKind::Restart => "restart",
+            EventKind::RedisDown => "redis-down",
+            EventKind::RedisUp => "redis-up",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A cluster or service event the scenario caused.
 #[derive(Clone, Debug, Serialize)]
 pub struct Event {
     /// When, since the side's start.
     pub t_ms: u64,
-    /// `kill`, `start`, `restart`, `redis-down` or `redis-up`.
-    pub kind: &'static str,
-    /// The node's name, or `redis`.
+    /// What happened.
+    pub kind: EventKind,
+    /// The node's name, or the service's (`redis`).
     pub node: String,
 }
 
@@ -87,7 +124,7 @@ impl Events {
     }
 
     /// Records `kind` for `node` now and returns its time.
-    pub fn record(&self, kind: &'static str, node: &str) -> u64 {
+    pub fn record(&self, kind: EventKind, node: &str) -> u64 {
         let t_ms = self.clock.t_ms();
         self.list.lock().unwrap().push(Event { t_ms, kind, node: node.to_string() });
         t_ms
@@ -275,12 +312,23 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// Reads the percentiles of a microsecond histogram.
+    /// Reads the percentiles of a microsecond histogram, in ms rounded to
+    /// 10 µs (what a scenario's table shows).
     pub fn of(histogram: &Histogram<u64>) -> Latency {
+        Latency::rounded(histogram, |ms| (ms * 100.0).round() / 100.0)
+    }
+
+    /// The same at full µs precision (loopback requests in `harness bench`
+    /// take tens of µs).
+    pub fn precise(histogram: &Histogram<u64>) -> Latency {
+        Latency::rounded(histogram, |ms| ms)
+    }
+
+    fn rounded(histogram: &Histogram<u64>, round: impl Fn(f64) -> f64) -> Latency {
         if histogram.is_empty() {
             return Latency::default();
         }
-        let ms = |us: u64| (us as f64 / 1000.0 * 100.0).round() / 100.0;
+        let ms = |us: u64| round(us as f64 / 1000.0);
         Latency {
             p50: ms(histogram.value_at_quantile(0.50)),
             p99: ms(histogram.value_at_quantile(0.99)),

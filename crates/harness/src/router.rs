@@ -3,10 +3,10 @@
 //! Virtual users ask a [`LoadBalancer`] two things: "where does this user's
 //! next request go?" ([`LoadBalancer::route`]) and "here is what happened to
 //! it" ([`LoadBalancer::observe`]). [`Router`] answers both in-process, with
-//! the two policies of the contract. A real load balancer (HAProxy, issue 6)
-//! fits the same trait: `route` returns its one frontend URL, `observe` does
-//! nothing, and stickiness travels in a cookie, which is why virtual users
-//! keep every cookie they are given, not only `sid`.
+//! the two policies of the contract. A real load balancer (HAProxy, in
+//! [`crate::haproxy`]) fits the same trait: `route` returns its one frontend
+//! URL, `observe` does nothing, and stickiness travels in a cookie, which is
+//! why virtual users keep every cookie they are given, not only `sid`.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,4 +1,5 @@
-//! Running a scenario: Redis, then each side in turn, then the report.
+//! Running a scenario: its services, then each side in turn, then the
+//! report.
 //!
 //! Sides run one after another, not at once. On a 2-core machine two
 //! clusters and two crowds of users would compete for the same cores, and
@@ -9,255 +10,29 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use local_redis::{Persistence, RedisServer};
-use serde::Serialize;
-use serde_json::Value;
 
-use crate::cluster::{Cluster, find_binary};
-use crate::haproxy::{Balance, Files, Haproxy, StatusChange};
-use crate::metrics::{Bucket, Clock, Event, Events, Latency, Live, Logout, UserRecord, merge_timeline, new_histogram};
+use crate::cluster::Cluster;
+use crate::config::{Config, Lb};
+use crate::haproxy::{Files, Haproxy};
+use crate::metrics::{Clock, Event, Events, Latency, Live, UserRecord, merge_timeline, new_histogram};
+use crate::report::{Report, SideReport};
 use crate::router::{LoadBalancer, Policy, Router};
-use crate::scenario::{RedisHandle, Scenario, Stage};
-use crate::side::{Backing, Side};
+use crate::runner::{UsageError, resolve_sides};
+use crate::scenario::{SideRun, Stage, all_findings};
+use crate::services::{Needs, Services};
+use crate::side::{Backing, Side, TokenKeys};
 use crate::user::{Crowd, play};
 
 /// Forced logouts kept by name in the report (the counts are always full).
 const LOGOUTS_KEPT: usize = 2000;
-
-/// What to run.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// The scenario.
-    pub scenario: Scenario,
-    /// Nodes per side at the start.
-    pub nodes: usize,
-    /// Virtual users per side.
-    pub users: usize,
-    /// How long users play, per side.
-    pub duration: Duration,
-    /// Seed of the users' random choices.
-    pub seed: u64,
-    /// Pause between two requests of one user (jittered ±50 %).
-    pub think: Duration,
-    /// Use this Redis instead of starting one.
-    pub redis_url: Option<String>,
-    /// The sides to run; `None` = every side whose binary is built.
-    pub sides: Option<Vec<Side>>,
-    /// Where the server binaries are; `None` = beside this executable.
-    pub bin_dir: Option<PathBuf>,
-    /// Where the JSON report, the SVG chart and node logs go; `None` writes nothing.
-    pub out_dir: Option<PathBuf>,
-    /// Also write the JSON report here.
-    pub json: Option<PathBuf>,
-    /// Draw a progress bar (only on a terminal).
-    pub progress: bool,
-    /// What balances the load: the harness's own router or a real HAProxy.
-    pub lb: Lb,
-    /// HAProxy's `balance` algorithm (`--lb haproxy` only); `None` = roundrobin.
-    pub lb_balance: Option<Balance>,
-    /// How the harness's own Redis persists its data; `None` = the
-    /// scenario's default. Ignored with `redis_url`.
-    pub redis_persistence: Option<Persistence>,
-}
-
-/// What sits between the users and the nodes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Lb {
-    /// The harness's own [`Router`].
-    #[default]
-    Harness,
-    /// A real `haproxy` process per side (see [`crate::haproxy`]).
-    Haproxy,
-}
-
-impl std::fmt::Display for Lb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Lb::Harness => "harness",
-            Lb::Haproxy => "haproxy",
-        })
-    }
-}
-
-impl std::str::FromStr for Lb {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "harness" => Ok(Lb::Harness),
-            "haproxy" => Ok(Lb::Haproxy),
-            _ => Err(format!("unknown load balancer `{s}` (expected harness or haproxy)")),
-        }
-    }
-}
-
-impl Config {
-    /// The defaults of `harness run`, for `scenario`.
-    pub fn new(scenario: Scenario) -> Config {
-        Config {
-            scenario,
-            nodes: 3,
-            users: 200,
-            duration: Duration::from_secs(15),
-            seed: 42,
-            think: Duration::from_millis(50),
-            redis_url: None,
-            sides: None,
-            bin_dir: None,
-            out_dir: None,
-            json: None,
-            progress: false,
-            lb: Lb::Harness,
-            lb_balance: None,
-            redis_persistence: None,
-        }
-    }
-
-    /// Requests one user sends at most: twice what its think time allows
-    /// in the duration, so the count bound never ends a normal run early.
-    pub fn max_requests_per_user(&self) -> u64 {
-        let per_second = 1000 / self.think.as_millis().max(1) as u64;
-        2 * per_second.max(1) * self.duration.as_secs().max(1) + 100
-    }
-}
-
-/// The report of one run: `{"scenario": …, "sides": […]}` plus extras.
-#[derive(Clone, Debug, Serialize)]
-pub struct Report {
-    /// The scenario's name.
-    pub scenario: String,
-    /// Seed of the users' random choices.
-    pub seed: u64,
-    /// How long users played, per side.
-    pub duration_ms: u64,
-    /// One entry per side, in the order they ran.
-    pub sides: Vec<SideReport>,
-    /// Plain-language notes about the run.
-    pub notes: Vec<String>,
-    /// Where the SVG chart was written, if anywhere.
-    pub chart: Option<PathBuf>,
-    /// Where the JSON report was written, if anywhere.
-    pub json: Option<PathBuf>,
-}
-
-impl Report {
-    /// The row of `side`, if it ran.
-    pub fn side(&self, side: Side) -> Option<&SideReport> {
-        self.sides.iter().find(|s| s.side == side)
-    }
-}
-
-/// What one side measured (the fields of the contract first).
-#[derive(Clone, Debug, Serialize)]
-pub struct SideReport {
-    /// Which twin.
-    pub side: Side,
-    /// How it was routed.
-    pub routing: Policy,
-    /// Nodes at the start.
-    pub nodes: usize,
-    /// Virtual users.
-    pub users: usize,
-    /// Requests sent.
-    pub requests: u64,
-    /// Requests that got no HTTP answer or a 5xx.
-    pub failed_requests: u64,
-    /// 401 answers after a successful login.
-    pub unauthorized: u64,
-    /// Distinct users that were forced to log in again.
-    pub users_logged_out: usize,
-    /// Distinct users whose cart no longer matched their ledger.
-    pub carts_lost: usize,
-    /// Requests served per node (from `X-Node`).
-    pub per_node_requests: BTreeMap<String, u64>,
-    /// Latency of answered requests.
-    pub latency_ms: Latency,
-    /// Per-100 ms counts.
-    pub timeline: Vec<Bucket>,
-    /// What the scenario did, when.
-    pub events: Vec<Event>,
-    /// Forced logouts in total (a user can be logged out many times).
-    pub forced_logouts: usize,
-    /// Cart losses in total.
-    pub cart_loss_events: usize,
-    /// Successful logins (the first ones included).
-    pub logins: usize,
-    /// 503 answers.
-    pub service_unavailable: u64,
-    /// 4xx answers other than 401 (none expected).
-    pub other_client_errors: u64,
-    /// Logins per node.
-    pub per_node_logins: BTreeMap<String, u64>,
-    /// The scenario's own numbers.
-    pub findings: BTreeMap<String, Value>,
-    /// The first forced logouts, in time order, by user.
-    pub logouts: Vec<Logout>,
-    /// What balanced the load.
-    pub lb: Lb,
-    /// HAProxy's `balance` algorithm, with `--lb haproxy`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lb_balance: Option<Balance>,
-    /// The HAProxy configuration this side ran, when written to `--out`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lb_config: Option<PathBuf>,
-    /// Requests served per node by HAProxy's count (`show stat` `req_tot`),
-    /// beside `per_node_requests` (the users' `X-Node` count).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lb_per_node_requests: Option<BTreeMap<String, u64>>,
-    /// Requests HAProxy redispatched away from a node (`wredis`): it could
-    /// not connect, so another node served them. Nodes with none are left out.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub lb_redispatched: BTreeMap<String, u64>,
-    /// Server status changes HAProxy reported (`UP`, `DOWN`, `MAINT`, …).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub lb_status_changes: Vec<StatusChange>,
-}
-
-/// Why a run could not start: reported as bad usage (exit 2) by the binary.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// The sides to run and their binaries. Without an explicit list, every
-/// side whose binary is found; with one, a missing binary is an error.
-pub fn resolve_sides(config: &Config) -> Result<Vec<(Side, PathBuf)>> {
-    let bin_dir = config.bin_dir.as_deref();
-    let build_hint = "build them with `cargo build --release --workspace --bins` (or pass --bin-dir)";
-    match &config.sides {
-        Some(sides) => sides
-            .iter()
-            .map(|&side| match find_binary(side.info().binary, bin_dir) {
-                Some(path) => Ok((side, path)),
-                None => Err(UsageError(format!("no `{}` binary found; {build_hint}", side.info().binary)).into()),
-            })
-            .collect(),
-        None => {
-            let found: Vec<_> = config
-                .scenario
-                .default_sides()
-                .iter()
-                .filter_map(|&side| find_binary(side.info().binary, bin_dir).map(|path| (side, path)))
-                .collect();
-            if found.is_empty() {
-                bail!(UsageError(format!("no server binary found; {build_hint}")));
-            }
-            Ok(found)
-        }
-    }
-}
+/// A side whose failed requests are above this share of all it sent is
+/// flagged `invalid`: its other counts are not a result.
+const INVALID_FAILED_SHARE: f64 = 0.5;
 
 /// Runs `config.scenario` on every selected side and writes the outputs.
 pub async fn run(config: &Config) -> Result<Report> {
@@ -273,54 +48,42 @@ pub async fn run(config: &Config) -> Result<Report> {
             crate::haproxy::INSTALL_HINT
         )));
     }
-    let sides = resolve_sides(config)?;
-    let redis = start_redis(config, &sides).await?;
+    let sides = resolve_sides(config.sides.as_deref(), config.scenario.default_sides(), config.bin_dir.as_deref())?;
+    let needs = Needs {
+        redis: sides.iter().any(|(side, _)| side.info().needs_redis),
+        redis_url: config.redis_url.clone(),
+        redis_persistence: config.persistence(),
+    };
+    let services = Services::start(&needs).await?;
     // One key per run, shared by every token node (see `side`).
-    let token_key = crate::side::random_key()?;
+    let token_keys = match config.scenario.shares_token_key() {
+        true => TokenKeys::Shared(crate::side::random_key()?),
+        false => TokenKeys::PerNode,
+    };
     let mut reports = Vec::new();
     for (side, binary) in &sides {
-        let backing = Backing { redis_url: redis.url(), token_keys: config.scenario.token_keys(&token_key) };
-        reports.push(run_side(config, *side, binary.clone(), &redis, backing).await?);
+        let backing = Backing { redis_url: services.redis.url(), token_keys: token_keys.clone() };
+        reports.push(run_side(config, *side, binary.clone(), &services, backing).await?);
     }
     let mut report = Report {
         scenario: config.scenario.name().to_string(),
         seed: config.seed,
         duration_ms: u64::try_from(config.duration.as_millis()).unwrap_or(u64::MAX),
         sides: reports,
-        notes: config.scenario.notes(&redis),
+        notes: config.scenario.notes(&services),
         chart: None,
         json: None,
     };
-    drop(redis);
+    drop(services);
     crate::output::write_files(config, &mut report)?;
     Ok(report)
-}
-
-async fn start_redis(config: &Config, sides: &[(Side, PathBuf)]) -> Result<RedisHandle> {
-    if !sides.iter().any(|(side, _)| side.info().needs_redis) {
-        return Ok(RedisHandle::None);
-    }
-    if let Some(url) = &config.redis_url {
-        return Ok(RedisHandle::External(url.clone()));
-    }
-    if !local_redis::is_installed() {
-        bail!(UsageError(format!(
-            "redis-server is not installed (the stateless side needs it); install it with `{}`",
-            local_redis::INSTALL_HINT
-        )));
-    }
-    let persistence = config.redis_persistence.unwrap_or(config.scenario.default_persistence());
-    let server = tokio::task::spawn_blocking(move || RedisServer::start_with(persistence))
-        .await?
-        .context("cannot start redis-server")?;
-    Ok(RedisHandle::Owned(Arc::new(Mutex::new(server))))
 }
 
 async fn run_side(
     config: &Config,
     side: Side,
     binary: PathBuf,
-    redis: &RedisHandle,
+    services: &Services,
     backing: Backing,
 ) -> Result<SideReport> {
     let log_dir = config.out_dir.as_ref().map(|d| d.join("logs").join(config.scenario.name()));
@@ -372,7 +135,7 @@ async fn run_side(
     let stage = Stage {
         cluster: &mut cluster,
         balancer: Arc::clone(&balancer),
-        redis: redis.clone(),
+        services,
         events: Arc::clone(&events),
         clock,
         duration: config.duration,
@@ -394,12 +157,11 @@ async fn run_side(
         ticker.abort();
         bar.finish_and_clear();
     }
-    drop(cluster);
+    cluster.shutdown().await;
     scripted.with_context(|| format!("the {} script failed on the {side} side", config.scenario))?;
     users.sort_by(|a, b| a.name.cmp(&b.name));
     let events = events.snapshot();
-    let mut report = summarize(config, side, routing, &users, events);
-    report.findings.extend(config.scenario.redis_findings(redis));
+    let mut report = summarize(config, side, routing, &users, events, services);
     if let Some(haproxy) = haproxy {
         report.lb_balance = Some(haproxy.balance());
         report.lb_config = config.out_dir.as_ref().map(|_| haproxy.config_path().to_path_buf());
@@ -428,7 +190,14 @@ async fn start_haproxy(config: &Config, side: Side, routing: Policy, cluster: &C
         .with_context(|| format!("cannot start HAProxy in front of the {side} cluster"))
 }
 
-fn summarize(config: &Config, side: Side, routing: Policy, users: &[UserRecord], events: Vec<Event>) -> SideReport {
+fn summarize(
+    config: &Config,
+    side: Side,
+    routing: Policy,
+    users: &[UserRecord],
+    events: Vec<Event>,
+    services: &Services,
+) -> SideReport {
     let mut latency = new_histogram();
     let mut timeline = Vec::new();
     let mut per_node_requests = BTreeMap::new();
@@ -450,19 +219,23 @@ fn summarize(config: &Config, side: Side, routing: Policy, users: &[UserRecord],
     logouts.truncate(LOGOUTS_KEPT);
     // Slices past the end hold requests that started in the last moment.
     timeline.truncate(usize::try_from(config.duration.as_millis() / 100).unwrap_or(usize::MAX).max(1));
+    let requests = users.iter().map(|u| u.requests).sum();
+    let failed_requests = users.iter().map(|u| u.failed).sum();
+    let findings = all_findings(config.scenario, &SideRun { users, events: &events, services });
     SideReport {
         side,
+        invalid: invalid(requests, failed_requests),
         routing,
         nodes: config.nodes,
         users: users.len(),
-        requests: users.iter().map(|u| u.requests).sum(),
-        failed_requests: users.iter().map(|u| u.failed).sum(),
+        requests,
+        failed_requests,
         unauthorized: users.iter().map(|u| u.unauthorized).sum(),
         users_logged_out: users.iter().filter(|u| !u.logouts.is_empty()).count(),
         carts_lost: users.iter().filter(|u| !u.cart_losses.is_empty()).count(),
         per_node_requests,
         latency_ms: Latency::of(&latency),
-        findings: config.scenario.findings(users, &events),
+        findings,
         timeline,
         events,
         forced_logouts,
@@ -479,6 +252,19 @@ fn summarize(config: &Config, side: Side, routing: Policy, users: &[UserRecord],
         lb_redispatched: BTreeMap::new(),
         lb_status_changes: Vec::new(),
     }
+}
+
+/// Why a side's counts are not a result: most of its requests failed.
+fn invalid(requests: u64, failed: u64) -> Option<String> {
+    if requests == 0 {
+        return Some("no request was sent".to_string());
+    }
+    (failed as f64 > requests as f64 * INVALID_FAILED_SHARE).then(|| {
+        format!(
+            "{failed} of {requests} requests failed: its nodes or their store did not serve, \
+             so its logouts and lost carts are not a result"
+        )
+    })
 }
 
 fn progress_bar(
@@ -514,4 +300,18 @@ fn progress_bar(
         }
     });
     Some((bar, ticker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_side_whose_requests_mostly_failed_is_not_a_result() {
+        assert_eq!(invalid(1000, 0), None);
+        assert_eq!(invalid(1000, 500), None, "half is still a measurement (an outage scenario)");
+        let why = invalid(1000, 501).expect("flagged");
+        assert!(why.starts_with("501 of 1000 requests failed"), "{why}");
+        assert!(invalid(0, 0).is_some());
+    }
 }

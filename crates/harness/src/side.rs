@@ -1,4 +1,5 @@
-//! The twins the harness can run, as one small table.
+//! The sides the harness can run (the twins, one of them twice), as one
+//! small table.
 //!
 //! Adding a side is one variant, one row in [`Side::ALL`] and one arm in
 //! [`Side::info`], [`Side::extra_args`] and [`Side::env`].
@@ -20,7 +21,7 @@ use serde::Serialize;
 use crate::router::Policy;
 
 /// One twin: a server binary and the way a load balancer would route it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Side {
     /// Sessions in each node's RAM.

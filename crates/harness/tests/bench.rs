@@ -44,9 +44,9 @@ fn a_short_bench_measures_every_endpoint_on_every_side_without_errors() {
         }
     }
     assert_eq!(report.errors, 0);
-    // Each twin beside the stateful one, per endpoint, and issue 4's target.
+    // Each twin beside the stateful one, per endpoint, and the /me floor.
     assert_eq!(report.ratios.len(), 2 * Endpoint::ALL.len());
-    assert!(report.me_target.is_some());
+    assert!(report.me_floor.is_some());
 
     let json = out.path().join("bench.json");
     let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

@@ -127,3 +127,38 @@ fn without_redis_server_it_says_how_to_install_it_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(local_redis::INSTALL_HINT));
 }
+
+#[test]
+fn a_redis_url_where_nothing_answers_stops_the_run_before_it_starts() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = local_redis::free_port().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "node-death", "--sides", "stateful,stateless", "--duration", "1s"])
+        .args(["--bin-dir", bin_dir().to_str().unwrap()])
+        .args(["--out", tempfile::tempdir().unwrap().path().to_str().unwrap()])
+        .env("REDIS_URL", format!("redis://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("REDIS_URL") && stderr.contains(&port.to_string()), "{stderr}");
+    // Nothing was run: no table.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("users logged out"));
+}
+
+#[test]
+fn the_harness_s_own_warnings_reach_stderr() {
+    let redis = crate::common::shared_redis();
+    let files = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "redis-outage", "--sides", "stateless", "--users", "4", "--duration", "1s"])
+        .args(["--bin-dir", bin_dir().to_str().unwrap(), "--redis-url", &redis.url()])
+        .args(["--out", files.path().to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("WARN") && stderr.contains("the outage is skipped"), "{stderr}");
+}

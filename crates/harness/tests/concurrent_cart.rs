@@ -2,13 +2,12 @@
 //! Redis twins apply both; the token twin answers both with a cookie of its
 //! own and the client can keep only one, so one add of the two is lost.
 
-mod common;
-
-use harness::{Scenario, Side};
+use crate::common;
+use harness::{Side, scenario};
 
 #[test]
 fn the_token_twin_loses_one_of_two_concurrent_adds_and_the_stores_lose_none() {
-    let report = common::run_sides(Scenario::ConcurrentCart, &[Side::Stateful, Side::Stateless, Side::Token], 12, 3);
+    let report = common::run_sides(&scenario::ConcurrentCart, &[Side::Stateful, Side::Stateless, Side::Token], 12, 3);
 
     for side in &report.sides {
         // Adds answered 200 and then checked by the next cart read.

@@ -6,20 +6,26 @@
 //! Needs `haproxy` (`sudo apt-get install -y haproxy`; `just test` installs
 //! it) and the server binaries (`cargo build --workspace --bins`).
 
-mod common;
-
+use crate::common;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use harness::haproxy::Balance;
-use harness::{Config, Lb, Report, Scenario, Side, SideReport};
+use harness::metrics::EventKind;
+use harness::{Config, Lb, Report, Scenario, Side, SideReport, scenario};
 
 /// The runs take turns: two clusters under load at once on a small machine
 /// would measure each other.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn run(scenario: Scenario, sides: &[Side], users: usize, seconds: u64, balance: Option<Balance>) -> Report {
+fn run(
+    scenario: &'static dyn Scenario,
+    sides: &[Side],
+    users: usize,
+    seconds: u64,
+    balance: Option<Balance>,
+) -> Report {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     assert!(harness::haproxy::is_installed(), "haproxy is missing: {}", harness::haproxy::INSTALL_HINT);
     let mut config = Config::new(scenario);
@@ -55,7 +61,7 @@ fn assert_counts_agree(side: &SideReport) {
 #[test]
 fn through_haproxy_a_dead_node_logs_out_its_stateful_users_and_no_stateless_one() {
     let users = 30;
-    let report = run(Scenario::NodeDeath, &[Side::Stateful, Side::Stateless], users, 4, None);
+    let report = run(&scenario::NodeDeath, &[Side::Stateful, Side::Stateless], users, 4, None);
 
     let stateful = common::side(&report, Side::Stateful);
     let on_dead_node = common::number(stateful, "users_logged_in_on_killed_node") as usize;
@@ -76,7 +82,7 @@ fn through_haproxy_a_dead_node_logs_out_its_stateful_users_and_no_stateless_one(
         assert!(side.requests > users as u64 * 10, "{} sent too few requests", side.side);
         assert_counts_agree(side);
         // Its health checks took the dead node out of rotation.
-        let kill = side.events.iter().find(|e| e.kind == "kill").expect("a kill event");
+        let kill = side.events.iter().find(|e| e.kind == EventKind::Kill).expect("a kill event");
         assert!(
             side.lb_status_changes.iter().any(|c| c.node == kill.node && c.status == "DOWN" && c.t_ms >= kill.t_ms),
             "{}: HAProxy never marked {} DOWN: {:?}",
@@ -89,7 +95,7 @@ fn through_haproxy_a_dead_node_logs_out_its_stateful_users_and_no_stateless_one(
 
 #[test]
 fn through_haproxy_a_deploy_logs_out_every_stateful_user_and_no_stateless_one() {
-    let report = run(Scenario::RollingRestart, &[Side::Stateful, Side::Stateless], 24, 4, None);
+    let report = run(&scenario::RollingRestart, &[Side::Stateful, Side::Stateless], 24, 4, None);
 
     let stateful = common::side(&report, Side::Stateful);
     assert_eq!(stateful.users_logged_out, stateful.users, "{:?}", stateful.findings);
@@ -115,14 +121,14 @@ fn through_haproxy_a_deploy_logs_out_every_stateful_user_and_no_stateless_one() 
 fn without_the_cookie_stateful_users_bounce_and_balance_source_pins_one_machine_to_one_node() {
     // Round-robin without SERVERID: most requests land on a node that does
     // not hold the session.
-    let report = run(Scenario::RoundRobin, &[Side::Stateful], 12, 2, None);
+    let report = run(&scenario::RoundRobin, &[Side::Stateful], 12, 2, None);
     let stateful = common::side(&report, Side::Stateful);
     assert!(common::number(stateful, "unauthorized_share") > 0.5, "{:?}", stateful.findings);
     assert_counts_agree(stateful);
 
     // `balance source` (nginx's ip_hash): every user comes from 127.0.0.1,
     // so one node gets everything: no logout, and no load spread either.
-    let report = run(Scenario::RoundRobin, &[Side::Stateful], 12, 2, Some(Balance::Source));
+    let report = run(&scenario::RoundRobin, &[Side::Stateful], 12, 2, Some(Balance::Source));
     let stateful = common::side(&report, Side::Stateful);
     assert_eq!(stateful.users_logged_out, 0);
     assert_eq!(stateful.lb_balance, Some(Balance::Source));
@@ -192,4 +198,16 @@ fn a_run_through_haproxy_writes_its_configuration_and_both_counts() {
     assert_eq!(side["lb"], "haproxy");
     assert!(side["lb_config"].as_str().unwrap().ends_with("haproxy-node-death-stateful.cfg"));
     assert_eq!(side["lb_per_node_requests"].as_object().unwrap().len(), 3);
+
+    // HAProxy was waited for before the harness returned: no process runs
+    // with this run's configuration any more.
+    let config_path = out.path().join("haproxy-node-death-stateful.cfg");
+    let still_running: Vec<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(config_path.to_str().unwrap()))
+        .collect();
+    assert!(still_running.is_empty(), "HAProxy outlived the harness: {still_running:?}");
 }

@@ -2,13 +2,12 @@
 //! round-robin just as the stateful twin without stickiness does; the same
 //! token twin with one shared key (every other scenario) logs out nobody.
 
-mod common;
-
-use harness::{Policy, Scenario, Side};
+use crate::common;
+use harness::{Policy, Side, scenario};
 
 #[test]
 fn token_nodes_without_a_shared_key_log_users_out_like_ram_sessions_without_stickiness() {
-    let report = common::run_sides(Scenario::KeyMismatch, &[Side::Stateful, Side::Token], 18, 3);
+    let report = common::run_sides(&scenario::KeyMismatch, &[Side::Stateful, Side::Token], 18, 3);
     assert!(report.notes.iter().any(|n| n.contains("shared")), "{:?}", report.notes);
 
     let stateful = common::side(&report, Side::Stateful);

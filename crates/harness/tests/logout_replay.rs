@@ -2,14 +2,13 @@
 //! server-side twins and by the token twin with its deny list, and accepted
 //! by the token twin without one.
 
-mod common;
-
-use harness::{Scenario, Side};
+use crate::common;
+use harness::{Side, scenario};
 
 #[test]
 fn a_captured_cookie_outlives_the_logout_only_on_the_token_twin_without_a_deny_list() {
     let users = 12;
-    let report = common::run_sides(Scenario::LogoutReplay, Side::ALL, users, 3);
+    let report = common::run_sides(&scenario::LogoutReplay, Side::ALL, users, 3);
     assert!(report.notes.iter().any(|n| n.contains("deny list")), "{:?}", report.notes);
 
     for side in &report.sides {

@@ -2,14 +2,14 @@
 //! users of the Redis and token twins do not notice beyond a failed request
 //! or two.
 
-mod common;
-
-use harness::{Scenario, Side};
+use crate::common;
+use harness::metrics::EventKind;
+use harness::{Side, scenario};
 
 #[test]
 fn a_dead_node_logs_out_its_stateful_users_and_no_stateless_one() {
     let users = 36;
-    let report = common::run_sides(Scenario::NodeDeath, &[Side::Stateful, Side::Stateless, Side::Token], users, 4);
+    let report = common::run_sides(&scenario::NodeDeath, &[Side::Stateful, Side::Stateless, Side::Token], users, 4);
 
     let stateful = common::side(&report, Side::Stateful);
     let on_dead_node = common::number(stateful, "users_logged_in_on_killed_node") as usize;
@@ -18,7 +18,7 @@ fn a_dead_node_logs_out_its_stateful_users_and_no_stateless_one() {
     // … and exactly those were logged out, with their carts.
     assert_eq!(stateful.users_logged_out, on_dead_node, "{stateful:#?}");
     assert!(stateful.carts_lost > 0 && stateful.carts_lost <= stateful.users_logged_out);
-    assert!(stateful.events.iter().any(|e| e.kind == "kill"));
+    assert!(stateful.events.iter().any(|e| e.kind == EventKind::Kill));
 
     let stateless = common::side(&report, Side::Stateless);
     assert_eq!(stateless.users_logged_out, 0);

@@ -4,14 +4,14 @@
 //! nobody is logged out. The stateful twin and the token twin (no deny list)
 //! do not use Redis and do not notice either way.
 
-mod common;
-
+use crate::common;
 use std::time::Duration;
 
-use harness::{Config, Persistence, Report, Scenario, Side};
+use harness::metrics::EventKind;
+use harness::{Config, Persistence, Report, Side, scenario};
 
 fn run(persistence: Persistence, sides: &[Side], redis_url: Option<String>) -> Report {
-    let mut config = Config::new(Scenario::RedisCrash);
+    let mut config = Config::new(&scenario::RedisCrash);
     config.nodes = 3;
     config.users = 24;
     config.duration = Duration::from_secs(4);
@@ -29,7 +29,7 @@ fn without_persistence_the_crash_logs_out_every_stateless_user_at_once() {
 
     let stateless = common::side(&report, Side::Stateless);
     assert_eq!(stateless.findings["redis_persistence"], "none");
-    assert!(stateless.events.iter().any(|e| e.kind == "redis-up"), "Redis was not restarted");
+    assert!(stateless.events.iter().any(|e| e.kind == EventKind::RedisUp), "Redis was not restarted");
     let logged_in = common::number(stateless, "users_logged_in_at_crash");
     let logged_out = common::number(stateless, "users_logged_out_by_crash");
     assert!(logged_in >= 20.0, "only {logged_in} users had logged in before the crash");
@@ -52,11 +52,11 @@ fn with_aof_always_the_crash_logs_nobody_out() {
 
     let stateless = common::side(&report, Side::Stateless);
     assert_eq!(stateless.findings["redis_persistence"], "aof-always");
-    assert!(stateless.events.iter().any(|e| e.kind == "redis-down"), "Redis was not killed");
+    assert!(stateless.events.iter().any(|e| e.kind == EventKind::RedisDown), "Redis was not killed");
     assert!(common::number(stateless, "users_logged_in_at_crash") >= 20.0);
     assert_eq!(stateless.users_logged_out, 0, "a session written before the crash was lost");
     // The users kept playing after Redis came back.
-    let up = stateless.events.iter().find(|e| e.kind == "redis-up").expect("redis came back").t_ms;
+    let up = stateless.events.iter().find(|e| e.kind == EventKind::RedisUp).expect("redis came back").t_ms;
     assert!(stateless.timeline.iter().filter(|b| b.t_ms >= up + 1000).map(|b| b.ok).sum::<u64>() > 0);
 
     let stateful = common::side(&report, Side::Stateful);

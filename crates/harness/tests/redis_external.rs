@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use harness::{Config, Scenario, Side};
+use harness::{Config, Side, scenario};
 use local_redis::RedisServer;
 
 #[test]
 fn an_external_redis_is_used_but_never_stopped() {
     let mut redis = RedisServer::start().unwrap();
-    let mut config = Config::new(Scenario::RedisOutage);
+    let mut config = Config::new(&scenario::RedisOutage);
     config.nodes = 2;
     config.users = 10;
     config.duration = Duration::from_secs(2);

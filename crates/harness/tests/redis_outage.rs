@@ -3,17 +3,17 @@
 //! does not notice, nor does the token twin without its deny list: it uses
 //! no Redis at all.
 
-mod common;
-
-use harness::{Scenario, Side};
+use crate::common;
+use harness::metrics::EventKind;
+use harness::{Side, scenario};
 
 #[test]
 fn the_stateless_twin_fails_while_redis_is_away_and_recovers_without_losing_sessions() {
-    let report = common::run_sides(Scenario::RedisOutage, &[Side::Stateful, Side::Stateless, Side::Token], 24, 6);
+    let report = common::run_sides(&scenario::RedisOutage, &[Side::Stateful, Side::Stateless, Side::Token], 24, 6);
     assert!(report.notes.iter().any(|n| n.contains("single point of failure")), "{:?}", report.notes);
 
     let stateless = common::side(&report, Side::Stateless);
-    let up = stateless.events.iter().find(|e| e.kind == "redis-up").expect("redis came back").t_ms;
+    let up = stateless.events.iter().find(|e| e.kind == EventKind::RedisUp).expect("redis came back").t_ms;
     assert!(stateless.service_unavailable > 0, "no 503 while Redis was away");
     assert_eq!(stateless.users_logged_out, 0, "a session was lost");
     assert_eq!(stateless.carts_lost, 0);
@@ -31,5 +31,5 @@ fn the_stateless_twin_fails_while_redis_is_away_and_recovers_without_losing_sess
     }
     // The outage happened on the token side's clock as well: it just did
     // not matter.
-    assert!(common::side(&report, Side::Token).events.iter().any(|e| e.kind == "redis-down"));
+    assert!(common::side(&report, Side::Token).events.iter().any(|e| e.kind == EventKind::RedisDown));
 }

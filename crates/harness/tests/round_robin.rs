@@ -1,13 +1,12 @@
 //! round-robin: without stickiness, a RAM session is only on one node of
 //! three, so most requests after login find no session.
 
-mod common;
-
-use harness::{Policy, Scenario, Side};
+use crate::common;
+use harness::{Policy, Side, scenario};
 
 #[test]
 fn without_stickiness_the_stateful_twin_answers_mostly_401() {
-    let report = common::run(Scenario::RoundRobin, 24, 3);
+    let report = common::run(&scenario::RoundRobin, 24, 3);
 
     let stateful = common::side(&report, Side::Stateful);
     assert_eq!(stateful.routing, Policy::RoundRobin);

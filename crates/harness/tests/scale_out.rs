@@ -1,13 +1,12 @@
 //! scale-out: a node joins mid-run. Sticky routing gives it only users that
 //! log in afterwards; the stateless twin gives it its share at once.
 
-mod common;
-
-use harness::{Scenario, Side};
+use crate::common;
+use harness::{Side, scenario};
 
 #[test]
 fn a_new_node_gets_only_new_sticky_users_but_a_full_stateless_share() {
-    let report = common::run(Scenario::ScaleOut, 40, 5);
+    let report = common::run(&scenario::ScaleOut, 40, 5);
 
     let stateful = common::side(&report, Side::Stateful);
     assert_eq!(common::number(stateful, "earlier_users_served_by_new_node"), 0.0);

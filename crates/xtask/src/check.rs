@@ -51,7 +51,7 @@ impl Inventory {
             examples: stems("examples"),
             benches: stems("benches"),
             recipes,
-            scenarios: harness::Scenario::ALL.iter().map(|s| s.name().to_string()).collect(),
+            scenarios: harness::scenario::ALL.iter().map(|s| s.name().to_string()).collect(),
             binaries,
             packages,
         }

@@ -47,6 +47,10 @@ use serde_json::{Value, json};
 use crate::metrics::{Class, Clock, Live, Login, Logout, UserRecord};
 use crate::router::{LoadBalancer, Outcome, Route};
 
+mod jar;
+
+pub use jar::CookieJar;
+
 /// Items users put in their carts.
 const ITEMS: &[&str] = &["book", "pen", "mug", "lamp", "sock", "tea"];
 /// Longest a request may take before it counts as failed.
@@ -92,58 +96,6 @@ pub struct Crowd {
 /// The name of user `index`: the same on every side of a run.
 pub fn user_name(index: usize) -> String {
     format!("user-{index:04}")
-}
-
-/// Cookies a user was given, sent back on every request. Every cookie is
-/// kept (not only `sid`), since a real load balancer may add its own for
-/// stickiness.
-#[derive(Clone, Debug, Default)]
-pub struct CookieJar {
-    cookies: BTreeMap<String, String>,
-}
-
-impl CookieJar {
-    /// Applies one `Set-Cookie` header: stores the cookie, or removes it when
-    /// the value is empty or `Max-Age` is zero or less (a cleared cookie).
-    pub fn store(&mut self, set_cookie: &str) {
-        let mut parts = set_cookie.split(';');
-        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
-            return;
-        };
-        let (name, value) = (name.trim(), value.trim().trim_matches('"'));
-        if name.is_empty() {
-            return;
-        }
-        let expired = parts.any(|attr| {
-            let attr = attr.trim();
-            attr.len() > 8
-                && attr[..8].eq_ignore_ascii_case("max-age=")
-                && attr[8..].trim().parse::<i64>().is_ok_and(|age| age <= 0)
-        });
-        if value.is_empty() || expired {
-            self.cookies.remove(name);
-        } else {
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
-    }
-
-    /// The `Cookie` header to send, if any cookie is held.
-    pub fn header(&self) -> Option<String> {
-        if self.cookies.is_empty() {
-            return None;
-        }
-        Some(self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
-    }
-
-    /// A cookie's value.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.cookies.get(name).map(String::as_str)
-    }
-
-    /// Forgets every cookie.
-    pub fn clear(&mut self) {
-        self.cookies.clear();
-    }
 }
 
 /// What one request got.
@@ -497,14 +449,13 @@ impl User {
 
     /// Keeps the size of a `sid` cookie the server set (not of one it cleared).
     fn note_sid_size(&mut self, set_cookie: &str) {
-        let Some(rest) = set_cookie.trim_start().strip_prefix("sid=") else {
+        let Ok(cookie) = cookie::Cookie::parse(set_cookie) else {
             return;
         };
-        let value = rest.split(';').next().unwrap_or("").trim();
-        if value.is_empty() {
+        if cookie.name() != "sid" || cookie.value().is_empty() {
             return;
         }
-        let bytes = value.len() as u64;
+        let bytes = cookie.value().len() as u64;
         self.record.sid_bytes_max = self.record.sid_bytes_max.max(bytes);
         self.record.sid_bytes_sum += bytes;
         self.record.sid_cookies += 1;
@@ -526,26 +477,5 @@ impl User {
         self.logged_in = false;
         self.ledger.clear();
         self.uncertain.clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_jar_keeps_every_cookie_and_drops_cleared_ones() {
-        let mut jar = CookieJar::default();
-        assert_eq!(jar.header(), None);
-        jar.store("sid=abc; HttpOnly; SameSite=Lax; Path=/");
-        jar.store("SERVERID=n2; Path=/");
-        assert_eq!(jar.header().unwrap(), "SERVERID=n2; sid=abc");
-        jar.store("sid=; Max-Age=0; Path=/");
-        assert_eq!(jar.get("sid"), None);
-        assert_eq!(jar.get("SERVERID"), Some("n2"));
-        jar.store("sid=new; max-age=60");
-        assert_eq!(jar.get("sid"), Some("new"));
-        jar.store("garbage");
-        assert_eq!(jar.header().unwrap(), "SERVERID=n2; sid=new");
     }
 }
