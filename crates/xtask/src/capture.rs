@@ -57,7 +57,7 @@ pub fn parse_marker(line: &str) -> Option<Capture> {
 /// Re-runs every capture in every page whose path contains `filter` (all
 /// when `None`), rewrites the pages, then fills every page's figures from
 /// the captures as they now are.
-pub fn run(root: &Path, filter: Option<&str>) -> anyhow::Result<()> {
+pub fn run(root: &Path, filter: Option<&str>, which: Which) -> anyhow::Result<()> {
     for page in crate::markdown_files(root) {
         if filter.is_some_and(|f| !page.to_string_lossy().contains(f)) {
             continue;
@@ -66,7 +66,7 @@ pub fn run(root: &Path, filter: Option<&str>) -> anyhow::Result<()> {
         if !text.contains(OPEN) {
             continue;
         }
-        let rewritten = rewrite(root, &page, &text).with_context(|| format!("capturing {}", page.display()))?;
+        let rewritten = rewrite(root, &page, &text, which).with_context(|| format!("capturing {}", page.display()))?;
         if rewritten != text {
             std::fs::write(&page, rewritten)?;
             eprintln!("rewrote {}", page.strip_prefix(root).unwrap_or(&page).display());
@@ -98,21 +98,45 @@ pub fn fill_figures(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rewrite(root: &Path, page: &Path, text: &str) -> anyhow::Result<String> {
+/// Which captures [`run`] runs again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// Every capture (`just docs`).
+    All,
+    /// Only captures whose block is still empty: a page just written
+    /// (`just docs-new`). The others keep their run and their seal.
+    New,
+}
+
+fn rewrite(root: &Path, page: &Path, text: &str, which: Which) -> anyhow::Result<String> {
     let mut out = String::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         out.push_str(line);
         out.push('\n');
         let Some(capture) = parse_marker(line) else { continue };
-        // Skip the old block up to its closing marker, which must come
+        // Take the old block up to its closing marker, which must come
         // before the next capture: a page is never rewritten past it.
+        let mut old = Vec::new();
         loop {
-            match lines.next().map(str::trim) {
-                Some(l) if l.starts_with(CLOSE_PREFIX) => break,
-                Some(l) if !l.starts_with(OPEN) => {}
+            match lines.next() {
+                Some(l) if l.trim().starts_with(CLOSE_PREFIX) => {
+                    old.push(l);
+                    break;
+                }
+                Some(l) if !l.trim().starts_with(OPEN) => old.push(l),
                 _ => bail!("`{}` has no `{CLOSE_PREFIX} …-->` line before the next capture", capture.command),
             }
+        }
+        let has_output = old
+            .iter()
+            .any(|l| !l.trim().is_empty() && !l.trim().starts_with("```") && !l.trim().starts_with(CLOSE_PREFIX));
+        if which == Which::New && has_output {
+            for l in old {
+                out.push_str(l);
+                out.push('\n');
+            }
+            continue;
         }
         eprintln!("running: {}", capture.command);
         let mut output = execute(root, &capture.command)?;
@@ -195,7 +219,7 @@ mod tests {
     #[test]
     fn a_capture_without_its_own_end_marker_is_refused() {
         let page = "<!-- capture: harness list -->\n```text\nold```<!-- end capture -->\nkept\n<!-- capture: harness list -->\n```text\n```\n<!-- end capture -->\n";
-        let error = rewrite(Path::new("."), Path::new("page.md"), page).unwrap_err();
+        let error = rewrite(Path::new("."), Path::new("page.md"), page, Which::All).unwrap_err();
         assert!(error.to_string().contains("before the next capture"), "{error}");
     }
 
