@@ -4,7 +4,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Debian packages the project runs (servers it starts as real processes).
-packages := "redis-server haproxy rabbitmq-server"
+packages := "redis-server haproxy rabbitmq-server postgresql"
 
 # Build in release mode and show a node dying under every twin, side by side.
 demo: deps
@@ -65,13 +65,21 @@ docs-new: deps
 book-tool:
     command -v mdbook >/dev/null 2>&1 || cargo install mdbook --locked --no-default-features --features search
 
-# Install the Debian packages above where missing (as root), or say how.
+# Install the Debian packages above where missing (as root), or say how; and the S3 server.
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
+    # The S3-compatible server that tests and the harness start (crates/local-s3), from crates.io.
+    command -v s3s-fs >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ] \
+      || cargo install --locked s3s-fs --version 0.14.1 --features binary
     missing=()
     for pkg in {{packages}}; do
       bin="$pkg"
+      if [ "$pkg" = postgresql ]; then
+        # Debian keeps initdb outside the PATH, in /usr/lib/postgresql/VERSION/bin.
+        command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=("$pkg")
+        continue
+      fi
       # haproxy lives in /usr/sbin, which a non-root PATH often lacks.
       command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("$pkg")
     done

@@ -38,6 +38,12 @@ pub fn start_redis() -> RedisServer {
         .unwrap_or_else(|e| panic!("the benches need redis-server ({}): {e}", local_redis::INSTALL_HINT))
 }
 
+/// A private PostgreSQL on a free loopback port (`fsync` off), stopped on drop.
+pub fn start_postgres() -> local_postgres::PostgresServer {
+    local_postgres::PostgresServer::start()
+        .unwrap_or_else(|e| panic!("the benches need PostgreSQL ({}): {e}", local_postgres::INSTALL_HINT))
+}
+
 /// A name for the `n`-th benchmark user, the length of a typical login.
 pub fn user(n: usize) -> Name {
     Name::parse(&format!("user-{n:07}")).unwrap()

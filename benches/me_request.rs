@@ -17,6 +17,9 @@
 //! - `me_request/memory`: this project's app with the RAM store.
 //! - `me_request/redis`: this project's app with the Redis store: one
 //!   pipeline, one round trip.
+//! - `me_request/postgres`: this project's app with the PostgreSQL store
+//!   (`stateless-server --database-url`): one `UPDATE … RETURNING`, one
+//!   round trip and a commit, on a private server with `fsync` off.
 //! - `me_request/actix_session_redis`: actix-session 0.11 with
 //!   `RedisSessionStore` (redis-rs `ConnectionManager`, one multiplexed
 //!   connection), configured for the same semantics: the session holds the
@@ -43,14 +46,14 @@ use actix_web::{App, HttpResponse, test, web};
 use app::routes::{self, NodeId, SESSION_COOKIE};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
-use sessions::{MemoryStore, RedisSettings, RedisStore, SessionStore};
+use sessions::{MemoryStore, PostgresSettings, PostgresStore, RedisSettings, RedisStore, SessionStore};
 
 const NODE: &str = "bench";
 const TTL: Duration = Duration::from_secs(1800);
 
 fn me_request(c: &mut Criterion) {
     let server = common::start_redis();
-    // One actix runtime for all three apps: the same thread, the same
+    // One actix runtime for all four apps: the same thread, the same
     // executor, so the only difference is the session layer.
     let system = actix_web::rt::System::new();
     let mut group = c.benchmark_group("me_request");
@@ -63,6 +66,14 @@ fn me_request(c: &mut Criterion) {
     let redis = system.block_on(test::init_service(ours(store)));
     let redis_cookie = system.block_on(login(&redis, SESSION_COOKIE));
     group.bench_function("redis", |b| b.iter_custom(|iters| system.block_on(get_me(&redis, &redis_cookie, iters))));
+
+    let database = common::start_postgres();
+    let store = PostgresStore::new(&PostgresSettings::new(database.url(), TTL)).unwrap();
+    let postgres = system.block_on(test::init_service(ours(store)));
+    let postgres_cookie = system.block_on(login(&postgres, SESSION_COOKIE));
+    group.bench_function("postgres", |b| {
+        b.iter_custom(|iters| system.block_on(get_me(&postgres, &postgres_cookie, iters)))
+    });
 
     let peer = system.block_on(async {
         let store = RedisSessionStore::new(server.url()).await.unwrap();
@@ -81,7 +92,9 @@ fn me_request(c: &mut Criterion) {
     let on_peer = |n| system.block_on(get_me(&peer, &peer_cookie, n));
     common::paired_ratio("me_request: redis / memory", batch, on_memory, on_redis);
     common::paired_ratio("me_request: actix_session_redis / redis", batch, on_redis, on_peer);
-    drop(server);
+    let on_postgres = |n| system.block_on(get_me(&postgres, &postgres_cookie, n));
+    common::paired_ratio("me_request: postgres / redis", batch, on_redis, on_postgres);
+    drop((server, database));
 }
 
 /// This project's app, wired as `app::Application::build` wires it (minus

@@ -40,6 +40,14 @@
 //!   After the group, paired ratios to `raw_get` price each command: `GETEX`
 //!   (read and renew the TTL), `HGETALL`, `HINCRBY` + `HGETALL`, the store's
 //!   three commands, and the three as a Lua script.
+//! - `postgres_one_in_flight/*`: the PostgreSQL store on a private server
+//!   (`fsync` off), one request at a time: `select_1` is a bare prepared
+//!   `SELECT 1` on one tokio-postgres connection (a round trip that touches
+//!   no table: the floor), `store_touch` what `GET /me` asks the store (one
+//!   `UPDATE … RETURNING`, a commit), `store_cart_add` what `POST /cart`
+//!   asks. The paired ratios after the group put `store_touch` beside
+//!   `select_1` and beside the Redis store's `store_touch`, measured in the
+//!   same rounds.
 //! - `serialization/*/SIZE`: JSON encoding and decoding of a session with an
 //!   empty cart, 10 items, 1 KiB and 10 KiB: the cost a store that keeps the
 //!   session as one blob (or a signed token) pays on every request.
@@ -56,7 +64,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use deadpool_redis::redis;
-use sessions::{Change, Name, RedisSettings, RedisStore, Session, SessionId, SessionStore};
+use sessions::{
+    Change, Name, PostgresSettings, PostgresStore, RedisSettings, RedisStore, Session, SessionId, SessionStore,
+};
 
 fn ram_lookup(c: &mut Criterion) {
     let sizes: &[usize] = if common::measuring() { &[1_000, 100_000, 1_000_000] } else { &[1_000] };
@@ -394,6 +404,67 @@ fn redis_one_in_flight(c: &mut Criterion) {
     drop(server);
 }
 
+fn postgres_one_in_flight(c: &mut Criterion) {
+    let (postgres, redis) = (common::start_postgres(), common::start_redis());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ttl = Duration::from_secs(3600);
+    let store = PostgresStore::new(&PostgresSettings::new(postgres.url(), ttl)).unwrap();
+    let redis_store = RedisStore::new(&RedisSettings::new(redis.url(), ttl)).unwrap();
+    let (credentials, redis_credentials, client, select_1) = runtime.block_on(async {
+        let mut credentials = Vec::with_capacity(REDIS_SESSIONS);
+        let mut redis_credentials = Vec::with_capacity(REDIS_SESSIONS);
+        for n in 0..REDIS_SESSIONS {
+            credentials.push(store.create(&common::user(n), None).await.unwrap().0);
+            redis_credentials.push(redis_store.create(&common::user(n), None).await.unwrap().0);
+        }
+        let (client, connection) = tokio_postgres::connect(&postgres.url(), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let select_1 = client.prepare("SELECT 1").await.unwrap();
+        (credentials, redis_credentials, client, select_1)
+    });
+
+    let mut group = c.benchmark_group("postgres_one_in_flight");
+    group.bench_function("select_1", |b| {
+        b.to_async(&runtime).iter(|| async { black_box(client.query_one(&select_1, &[]).await.unwrap()) });
+    });
+    group.bench_function("store_touch", |b| {
+        let mut next = Cycle::new(REDIS_SESSIONS);
+        b.to_async(&runtime).iter(|| {
+            let (credential, store) = (&credentials[next.step()], &store);
+            async move { black_box(store.update_with(credential, Change::Touch, read).await.unwrap().unwrap()) }
+        });
+    });
+    let book = Name::parse("book").unwrap();
+    group.bench_function("store_cart_add", |b| {
+        let mut next = Cycle::new(REDIS_SESSIONS);
+        b.to_async(&runtime).iter(|| {
+            let (credential, store, change) =
+                (&credentials[next.step()], &store, Change::AddItem { item: book, qty: 1 });
+            async move { black_box(store.update_with(credential, change, read).await.unwrap().unwrap()) }
+        });
+    });
+    group.finish();
+
+    let batch = if common::measuring() { 300 } else { 2 };
+    let on_select_1 = |n: u64| {
+        one_at_a_time(&runtime, n, async |_| {
+            black_box(client.query_one(&select_1, &[]).await.unwrap());
+        })
+    };
+    let on_postgres = |n: u64| {
+        one_at_a_time(&runtime, n, async |i| {
+            black_box(store.update_with(&credentials[i], Change::Touch, read).await.unwrap().unwrap());
+        })
+    };
+    let on_redis = |n: u64| {
+        one_at_a_time(&runtime, n, async |i| {
+            black_box(redis_store.update_with(&redis_credentials[i], Change::Touch, read).await.unwrap().unwrap());
+        })
+    };
+    common::paired_ratio("postgres_one_in_flight: store_touch / select_1", batch, on_select_1, on_postgres);
+    common::paired_ratio("postgres_one_in_flight: store_touch / redis store_touch", batch, on_redis, on_postgres);
+}
+
 fn serialization(c: &mut Criterion) {
     let sizes = [
         ("empty", Session::new(&common::user(1))),
@@ -460,6 +531,6 @@ fn label(size: usize) -> String {
 criterion_group! {
     name = benches;
     config = common::quick();
-    targets = ram_lookup, ram_lookup_parts, redis_one_in_flight, serialization
+    targets = ram_lookup, ram_lookup_parts, redis_one_in_flight, postgres_one_in_flight, serialization
 }
 criterion_main!(benches);

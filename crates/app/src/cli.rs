@@ -5,12 +5,14 @@
 //! stderr and a non-zero exit, never a backtrace.
 
 use std::io::Write as _;
+use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser};
 use sessions::SessionStore;
 
+use crate::capacity::{self, Model};
 use crate::startup::{Application, Settings};
 use crate::telemetry;
 
@@ -33,6 +35,30 @@ pub struct ServerArgs {
     /// Worker threads [default: one per CPU].
     #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
+    /// Modelled capacity of this node, in requests a second: a model, not a
+    /// measurement [default: none: no limit, nothing measured].
+    ///
+    /// All nodes of a cluster on one machine share its cores, so a node
+    /// added there adds no real capacity. A modelled capacity per node is
+    /// what lets a one-machine cluster behave like a many-machine one: the
+    /// node has capacity x service time (rounded, at least 1) service slots,
+    /// each request holds one for slots / capacity seconds (its real work
+    /// included), waits in a bounded queue while all are busy, and gets 503
+    /// {"error":"overloaded"} with Retry-After: 1 when the queue is full.
+    /// /healthz is never limited and then also reports
+    /// "load":{"utilisation","queued","capacity"}. CPU and memory are not
+    /// modelled.
+    #[arg(long, env = "CAPACITY", help_heading = "Capacity model", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub capacity: Option<u32>,
+    /// With --capacity: modelled service time of one request, in
+    /// milliseconds; sets the number of slots (capacity x service time).
+    #[arg(long, env = "SERVICE_MS", help_heading = "Capacity model", requires = "capacity", default_value_t = capacity::DEFAULT_SERVICE_MS, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    pub service_ms: u32,
+    /// With --capacity: the longest a request waits for a slot, in
+    /// milliseconds; the queue has capacity x this many places, and a
+    /// request that finds it full is refused at once (0: no queue).
+    #[arg(long, env = "QUEUE_MS", help_heading = "Capacity model", requires = "capacity", default_value_t = capacity::DEFAULT_QUEUE_MS, value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    pub queue_ms: u32,
 }
 
 impl ServerArgs {
@@ -48,11 +74,18 @@ impl ServerArgs {
             port: self.port,
             node_id: self.node_id.clone(),
             workers: self.workers.map(usize::from),
+            capacity: self.capacity.and_then(NonZeroU32::new).map(|capacity| {
+                Model::new(
+                    capacity,
+                    Duration::from_millis(self.service_ms.into()),
+                    Duration::from_millis(self.queue_ms.into()),
+                )
+            }),
         }
     }
 }
 
-/// Parses the command line; on a bad flag prints clap's one-line reason and
+/// Parses the command line; on a bad flag prints clap's reason on one line and
 /// exits with status 2 (`--help` and `--version` print in full and exit 0).
 pub fn parse<T: Parser>() -> T {
     match T::try_parse() {
@@ -60,8 +93,11 @@ pub fn parse<T: Parser>() -> T {
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("error: bad command line");
-            eprintln!("{first} (try --help)");
+            // The reason is the first paragraph; a missing argument is named
+            // on the lines below its first.
+            let reason: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+            let reason = if reason.is_empty() { "error: bad command line".to_string() } else { reason.join(" ") };
+            eprintln!("{reason} (try --help)");
             std::process::exit(2);
         }
     }

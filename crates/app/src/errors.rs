@@ -30,6 +30,10 @@ pub enum ApiError {
     /// 503: the session store did not answer in time; try again shortly.
     #[error("session store unavailable")]
     StoreUnavailable,
+    /// 503: the node is at its modelled capacity and its queue is full; try
+    /// again shortly, or elsewhere.
+    #[error("overloaded")]
+    Overloaded,
 }
 
 impl From<StoreError> for ApiError {
@@ -49,13 +53,13 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::StoreUnavailable = self {
+        if let ApiError::StoreUnavailable | ApiError::Overloaded = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         response.json(serde_json::json!({ "error": self.to_string() }))

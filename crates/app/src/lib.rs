@@ -18,9 +18,14 @@
 //!   a server with its address and a stop handle.
 //! - [`routes`]: the handlers, generic over the store.
 //! - [`errors`]: what can go wrong, and the status each maps to.
+//! - [`capacity`]: an optional modelled capacity per node (service slots, a
+//!   bounded queue, 503 `overloaded`, the load `/healthz` reports), so a
+//!   cluster on one machine saturates node by node as a many-machine one
+//!   would.
 //! - [`cli`]: the command line the three mains share.
 //! - [`telemetry`]: logs to stderr, one span per request with the node id.
 
+pub mod capacity;
 pub mod cli;
 pub mod errors;
 pub mod routes;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sessions::{Change, Name, SessionStore, SessionView, Updated};
 
+use crate::capacity::Capacity;
 use crate::errors::ApiError;
 
 /// The cookie that carries the session credential.
@@ -23,6 +24,8 @@ pub const SESSION_COOKIE: &str = "sid";
 pub const BODY_LIMIT: usize = 16 * 1024;
 /// The largest quantity one `POST /cart` may add.
 pub const MAX_QTY: i64 = 1000;
+/// The health check's path.
+pub const HEALTHZ: &str = "/healthz";
 
 /// This node's name, as `X-Node` and the `node` fields report it.
 #[derive(Clone, Debug)]
@@ -36,7 +39,7 @@ pub fn configure<S: SessionStore>(cfg: &mut web::ServiceConfig) {
             web::resource("/cart").get(cart::<S>).post(add_to_cart::<S>).default_service(web::to(method_not_allowed)),
         )
         .service(web::resource("/logout").post(logout::<S>).default_service(web::to(method_not_allowed)))
-        .service(web::resource("/healthz").get(healthz::<S>).default_service(web::to(method_not_allowed)));
+        .service(web::resource(HEALTHZ).get(healthz::<S>).default_service(web::to(method_not_allowed)));
 }
 
 /// `POST /login`'s answer.
@@ -148,8 +151,19 @@ async fn logout<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Resul
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
-async fn healthz<S: SessionStore>(store: web::Data<S>, node: web::Data<NodeId>) -> HttpResponse {
-    let body = |status| json!({ "node": node.0, "store": store.kind(), "status": status });
+/// The node, its store and whether the store answers; with a modelled
+/// capacity also the node's load.
+async fn healthz<S: SessionStore>(req: HttpRequest, store: web::Data<S>, node: web::Data<NodeId>) -> HttpResponse {
+    // Looked up rather than extracted: without a capacity there is none,
+    // and that is not worth a log line.
+    let capacity = req.app_data::<web::Data<Capacity>>();
+    let body = |status| {
+        let mut body = json!({ "node": node.0, "store": store.kind(), "status": status });
+        if let Some(capacity) = capacity {
+            body["load"] = json!(capacity.load());
+        }
+        body
+    };
     match store.health().await {
         Ok(()) => HttpResponse::Ok().json(body("ok")),
         Err(_) => {

@@ -2,13 +2,16 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
-use actix_web::dev::{Server, ServerHandle, Service as _};
-use actix_web::middleware::DefaultHeaders;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{self, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
 use sessions::SessionStore;
 use tracing::Instrument as _;
 
+use crate::capacity::{self, Capacity, Model};
 use crate::routes::{self, NodeId};
 
 /// Where and how to serve; the store is passed separately, since choosing it
@@ -23,12 +26,15 @@ pub struct Settings {
     pub node_id: Option<String>,
     /// Worker threads; by default one per CPU.
     pub workers: Option<usize>,
+    /// The node's modelled capacity; `None` serves as fast as the machine
+    /// allows, with nothing measured.
+    pub capacity: Option<Model>,
 }
 
 impl Settings {
     /// Loopback, a free port, one worker: what tests want.
     pub fn for_tests() -> Settings {
-        Settings { host: "127.0.0.1".into(), port: 0, node_id: None, workers: Some(1) }
+        Settings { host: "127.0.0.1".into(), port: 0, node_id: None, workers: Some(1), capacity: None }
     }
 }
 
@@ -48,34 +54,39 @@ impl Application {
         let addr = listener.local_addr()?;
         let node_id = settings.node_id.clone().unwrap_or_else(|| default_node_id(addr.port()));
         let node = NodeId(node_id.clone());
-        let mut server = HttpServer::new(move || {
+        let api = {
             let node = node.clone();
-            let span_node = node.0.clone();
-            App::new()
-                .app_data(web::Data::new(store.clone()))
-                .app_data(web::Data::new(node.clone()))
-                .wrap(DefaultHeaders::new().add(("X-Node", node.0.clone())))
-                .wrap_fn(move |req, srv| {
-                    let span = tracing::info_span!(
-                        "request",
-                        node = %span_node,
-                        method = %req.method(),
-                        path = %req.path(),
-                    );
-                    srv.call(req).instrument(span)
-                })
-                .configure(routes::configure::<S>)
-                .default_service(web::to(routes::not_found))
-        })
-        .listen(listener)?
-        // Signals are handled by `cli::serve`, which makes SIGINT graceful
-        // as well; tests stop servers through their handle.
-        .disable_signals()
-        .shutdown_timeout(10);
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
-        }
-        Ok(Application { addr, node_id, server: server.run() })
+            move || {
+                App::new()
+                    .app_data(web::Data::new(store.clone()))
+                    .app_data(web::Data::new(node.clone()))
+                    .configure(routes::configure::<S>)
+                    .default_service(web::to(routes::not_found))
+            }
+        };
+        // Two shapes of the app rather than a switch inside one: without a
+        // capacity no request passes through the capacity middleware at all.
+        let server = match settings.capacity {
+            None => http_server(api, &node, listener, settings.workers)?,
+            Some(model) => {
+                let capacity = Arc::new(Capacity::new(model));
+                tracing::info!(
+                    capacity = model.capacity(),
+                    slots = model.slots(),
+                    hold_ms = model.hold().as_secs_f64() * 1000.0,
+                    queue = model.queue_len(),
+                    "modelled capacity"
+                );
+                let limited = move || {
+                    let limit = Arc::clone(&capacity);
+                    api()
+                        .app_data(web::Data::from(Arc::clone(&capacity)))
+                        .wrap(middleware::from_fn(move |req, next| capacity::limit(Arc::clone(&limit), req, next)))
+                };
+                http_server(limited, &node, listener, settings.workers)?
+            }
+        };
+        Ok(Application { addr, node_id, server })
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -103,6 +114,49 @@ impl Application {
     pub async fn run_until_stopped(self) -> io::Result<()> {
         self.server.await
     }
+}
+
+/// Runs `app` on `listener` inside the layers every answer passes: the
+/// `X-Node` header (on a refusal from within `app` too), and around it all
+/// the request's tracing span.
+fn http_server<T, B>(
+    app: impl Fn() -> App<T> + Send + Clone + 'static,
+    node: &NodeId,
+    listener: TcpListener,
+    workers: Option<usize>,
+) -> io::Result<Server>
+where
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let node = node.clone();
+    let mut server = HttpServer::new(move || {
+        let span_node = node.0.clone();
+        app().wrap(DefaultHeaders::new().add(("X-Node", node.0.clone()))).wrap_fn(move |req, srv| {
+            let span = tracing::info_span!(
+                "request",
+                node = %span_node,
+                method = %req.method(),
+                path = %req.path(),
+            );
+            srv.call(req).instrument(span)
+        })
+    })
+    .listen(listener)?
+    // Signals are handled by `cli::serve`, which makes SIGINT graceful
+    // as well; tests stop servers through their handle.
+    .disable_signals()
+    .shutdown_timeout(10);
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
 }
 
 /// `HOSTNAME-PORT`: unique per process on one machine at a time.

@@ -14,19 +14,25 @@
 //!   trip; in exchange every node sees every session, so any node can serve
 //!   any request, and a node can die without anyone noticing. Redis is now
 //!   the one place that must stay up.
+//! - [`PostgresStore`] keeps them in a PostgreSQL table, as many teams do
+//!   with the database they already run: the same sharing as Redis, one
+//!   `UPDATE … RETURNING` per request, and the database's durability, at the
+//!   price of a commit per request.
 //! - [`TokenStore`] keeps them nowhere: the whole session rides in the
 //!   cookie as a signed token, re-issued with every answer. Any node with the
 //!   key serves any request; logout, size and concurrent updates are what it
 //!   gives up.
 //!
-//! All three implement [`SessionStore`]. The two server-side stores apply
+//! All of them implement [`SessionStore`]. The server-side stores apply
 //! every change *inside* the store, atomically: the RAM store under a lock,
-//! the Redis store with `HINCRBY` on the one field that changes. Two
+//! the Redis store with `HINCRBY` on the one field that changes, the
+//! PostgreSQL store in one `UPDATE` that locks the row. Two
 //! concurrent requests of one user therefore never overwrite each other's
 //! update, which a "load the session, change it, save it back" design would.
 //!
-//! The book explains each store with runs: `docs/stores.md` (RAM and Redis,
-//! the key layout, atomic updates) and `docs/token.md` (the token twin).
+//! The book explains each store with runs: `docs/stores.md` (RAM, Redis
+//! and PostgreSQL, the layouts, atomic updates) and `docs/token.md` (the
+//! token twin).
 //!
 //! This crate knows no HTTP. The `app` crate puts it behind an actix-web API.
 //!
@@ -37,12 +43,14 @@
 //! - [`store`]: the [`SessionStore`] trait and its error.
 //! - [`memory`]: the RAM store.
 //! - [`redis`]: the Redis store and its key layout.
+//! - [`postgres`]: the PostgreSQL store and its table.
 //! - [`token`]: the signed-token store: the whole session in the cookie, as
 //!   an HS256 JWT re-issued with every answer; nothing on the server unless a
 //!   logout deny list in Redis is asked for.
 
 pub mod id;
 pub mod memory;
+pub mod postgres;
 pub mod redis;
 mod resp;
 pub mod session;
@@ -51,6 +59,7 @@ pub mod token;
 
 pub use id::SessionId;
 pub use memory::MemoryStore;
+pub use postgres::{PostgresSettings, PostgresStore};
 pub use redis::{RedisSettings, RedisStore};
 pub use session::{Name, NameError, Session, SessionView, now_ms};
 pub use store::{Change, SessionStore, StoreError, Updated};

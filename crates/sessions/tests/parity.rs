@@ -1,7 +1,9 @@
 //! One behaviour suite, run against every store: whatever a user can rely
 //! on must hold wherever the session lives. Each case is written once as a
-//! generic function; `parity!` runs it against the RAM store and against a
-//! Redis store backed by a private `redis-server`, and `cases!` runs the
+//! generic function; `parity!` runs it against the RAM store, against a
+//! Redis store backed by a private `redis-server` and against a PostgreSQL
+//! store with a database of its own on a private PostgreSQL server that the
+//! cases share (starting one costs seconds), and `cases!` runs the
 //! ones that hold for signed tokens against the token store, with and
 //! without its deny list (what differs is in `tests/token.rs`).
 //!
@@ -11,8 +13,12 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use local_postgres::PostgresServer;
 use local_redis::RedisServer;
-use sessions::{Change, MemoryStore, Name, RedisSettings, RedisStore, SessionStore, TokenKey, TokenStore, Updated};
+use sessions::{
+    Change, MemoryStore, Name, PostgresSettings, PostgresStore, RedisSettings, RedisStore, SessionStore, TokenKey,
+    TokenStore, Updated,
+};
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -38,6 +44,12 @@ fn redis(ttl: Duration) -> Subject<RedisStore> {
     let server = RedisServer::start().expect("start redis-server");
     let store = RedisStore::new(&RedisSettings::new(server.url(), ttl)).unwrap();
     Subject { store, _redis: Some(server) }
+}
+
+fn postgres(ttl: Duration) -> Subject<PostgresStore> {
+    let server = PostgresServer::shared().expect("start postgres");
+    let url = server.create_database().expect("create a database");
+    Subject { store: PostgresStore::new(&PostgresSettings::new(url, ttl)).unwrap(), _redis: None }
 }
 
 fn token(ttl: Duration) -> Subject<TokenStore> {
@@ -206,11 +218,12 @@ macro_rules! cases {
     };
 }
 
-/// The whole suite, against both server-side stores.
+/// The whole suite, against every server-side store.
 macro_rules! parity {
     ($($case:ident),* $(,)?) => {
         cases!(memory_store, memory: $($case),*);
         cases!(redis_store, redis: $($case),*);
+        cases!(postgres_store, postgres: $($case),*);
     };
 }
 

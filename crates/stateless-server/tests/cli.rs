@@ -1,5 +1,5 @@
-//! What only the stateless server's command line adds: `--redis-url`, and
-//! starting while Redis is down. The shared flags are tested on the
+//! What only the stateless server's command line adds: `--redis-url` or
+//! `--database-url`, and starting while the store is down. The shared flags are tested on the
 //! stateful server (`crates/stateful-server/tests/cli.rs`).
 
 #[path = "../../stateful-server/tests/common/mod.rs"]
@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Node, assert_one_line_error, run_to_exit};
+use local_postgres::PostgresServer;
 use local_redis::RedisServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stateless-server");
@@ -37,4 +38,44 @@ async fn starts_while_redis_is_down_and_serves_once_it_is_up() {
         assert!(Instant::now() < deadline, "did not recover within 10 s of Redis starting");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[test]
+fn redis_and_a_database_together_are_a_usage_error() {
+    let database = "postgres://sessions@127.0.0.1:1/postgres";
+    let both = [
+        (vec!["--redis-url", "redis://127.0.0.1:1", "--database-url", database], vec![]),
+        (vec!["--database-url", database], vec![("REDIS_URL", "redis://127.0.0.1:1")]),
+        (vec!["--redis-url", "redis://127.0.0.1:1"], vec![("DATABASE_URL", database)]),
+    ];
+    for (args, env) in both {
+        let (code, stderr) = run_to_exit(BIN, &[&["--port", "0"][..], &args].concat(), &env);
+        assert_eq!(code, Some(2), "{args:?} {env:?}: {stderr}");
+        assert_one_line_error(&stderr);
+    }
+}
+
+#[test]
+fn an_unusable_database_url_is_a_one_line_error_without_the_password() {
+    let (code, stderr) =
+        run_to_exit(BIN, &["--port", "0", "--database-url", "postgres://u:s3cret@127.0.0.1:x/db"], &[]);
+    assert_ne!(code, Some(0));
+    assert_one_line_error(&stderr);
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn with_a_database_url_sessions_live_in_postgres() {
+    // Nothing listens on a free port: the node starts and reports 503.
+    let down = format!("postgres://sessions@127.0.0.1:{}/postgres", local_postgres::free_port().unwrap());
+    let node = Node::start(BIN, &["--port", "0", "--node-id", "p0"], &[("DATABASE_URL", &down)]);
+    let body: serde_json::Value = node.get("/healthz").await.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "node": "p0", "store": "postgres", "status": "store unavailable" }));
+
+    let url = PostgresServer::shared().unwrap().create_database().unwrap();
+    let node = Node::start(BIN, &["--port", "0", "--node-id", "p1", "--database-url", &url], &[]);
+    let health = node.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "node": "p1", "store": "postgres", "status": "ok" }));
 }

@@ -6,9 +6,18 @@ use serde_json::json;
 
 use crate::helpers::{Cluster, Twin, json};
 
+/// The shared-store twins: sessions in Redis, and in PostgreSQL.
+const SHARED: [Twin; 2] = [Twin::Stateless, Twin::Postgres];
+
 #[tokio::test]
 async fn stateless_nodes_share_sessions() {
-    let cluster = Cluster::start(Twin::Stateless, 2).await;
+    for twin in SHARED {
+        nodes_share_sessions(twin).await;
+    }
+}
+
+async fn nodes_share_sessions(twin: Twin) {
+    let cluster = Cluster::start(twin, 2).await;
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
     let sid = a.login("alice").await;
     let me = json(b.me(Some(&sid)).await).await;
@@ -31,7 +40,13 @@ async fn stateful_nodes_do_not_share_sessions() {
 
 #[tokio::test]
 async fn stateless_logout_and_rotation_hold_on_every_node() {
-    let cluster = Cluster::start(Twin::Stateless, 2).await;
+    for twin in SHARED {
+        logout_and_rotation_hold_on_every_node(twin).await;
+    }
+}
+
+async fn logout_and_rotation_hold_on_every_node(twin: Twin) {
+    let cluster = Cluster::start(twin, 2).await;
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
     let first = a.login("bob").await;
     let second = crate::helpers::sid_of(b.login_with("bob", Some(&first)).await.headers()).unwrap();
@@ -42,7 +57,13 @@ async fn stateless_logout_and_rotation_hold_on_every_node() {
 
 #[tokio::test]
 async fn concurrent_cart_adds_over_two_stateless_nodes_lose_nothing() {
-    let cluster = Cluster::start(Twin::Stateless, 2).await;
+    for twin in SHARED {
+        concurrent_cart_adds_over_two_nodes_lose_nothing(twin).await;
+    }
+}
+
+async fn concurrent_cart_adds_over_two_nodes_lose_nothing(twin: Twin) {
+    let cluster = Cluster::start(twin, 2).await;
     let sid = cluster.nodes[0].login("carol").await;
     let adds = (0..100).map(|i| cluster.nodes[i % 2].add(Some(&sid), "book", 1));
     let reads = (0..50).map(|i| cluster.nodes[i % 2].me(Some(&sid)));

@@ -1,15 +1,19 @@
 //! `spawn_app()` and friends: in-process servers on free ports, a client
-//! with one method per endpoint, and the Redis they need.
+//! with one method per endpoint, and the Redis or PostgreSQL they need.
 
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use app::capacity::Model;
 use app::{Application, Settings};
+use local_postgres::PostgresServer;
 use local_redis::RedisServer;
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
-use sessions::{MemoryStore, RedisSettings, RedisStore, SessionStore, TokenKey, TokenStore};
+use sessions::{
+    MemoryStore, PostgresSettings, PostgresStore, RedisSettings, RedisStore, SessionStore, TokenKey, TokenStore,
+};
 
 pub const TTL: Duration = Duration::from_secs(60);
 
@@ -23,7 +27,12 @@ pub struct TestApp {
 
 /// Builds and starts a server around `store` on a free loopback port.
 pub async fn spawn_app<S: SessionStore>(store: S, node_id: &str) -> TestApp {
-    let settings = Settings { node_id: Some(node_id.to_string()), ..Settings::for_tests() };
+    spawn_app_with(store, node_id, None).await
+}
+
+/// [`spawn_app`], with a modelled capacity if one is given.
+pub async fn spawn_app_with<S: SessionStore>(store: S, node_id: &str, capacity: Option<Model>) -> TestApp {
+    let settings = Settings { node_id: Some(node_id.to_string()), capacity, ..Settings::for_tests() };
     let app = Application::build(&settings, store).expect("build app");
     let address = format!("http://{}", app.addr());
     let handle = app.handle();
@@ -155,36 +164,51 @@ pub async fn json(response: Response) -> Value {
 pub enum Twin {
     Stateful,
     Stateless,
+    /// The stateless twin with its sessions in PostgreSQL (`--database-url`).
+    Postgres,
     /// The token twin with its deny list, so that logout holds on every
     /// node as on the other twins (`token.rs` covers the plain one).
     Token,
 }
 
-/// Nodes of one twin, and the Redis they share (stateless only).
+/// Nodes of one twin, and the Redis they share (stateless only), or the
+/// PostgreSQL server when the cluster has one of its own.
 pub struct Cluster {
     pub nodes: Vec<TestApp>,
     pub redis: Option<RedisServer>,
+    pub postgres: Option<PostgresServer>,
 }
 
 impl Cluster {
     pub async fn start(twin: Twin, nodes: usize) -> Cluster {
+        Cluster::start_with(twin, nodes, None).await
+    }
+
+    /// [`Cluster::start`], each node with the modelled capacity if given.
+    pub async fn start_with(twin: Twin, nodes: usize, capacity: Option<Model>) -> Cluster {
         match twin {
             Twin::Stateful => {
                 let mut apps = Vec::new();
                 for i in 0..nodes {
                     // Each stateful node has its own RAM, as separate machines would.
-                    apps.push(spawn_app(MemoryStore::new(TTL), &format!("stateful-{i}")).await);
+                    apps.push(spawn_app_with(MemoryStore::new(TTL), &format!("stateful-{i}"), capacity).await);
                 }
-                Cluster { nodes: apps, redis: None }
+                Cluster { nodes: apps, redis: None, postgres: None }
             }
             Twin::Stateless => {
                 let redis = RedisServer::start().expect("start redis-server");
                 let mut apps = Vec::new();
                 for i in 0..nodes {
                     let store = RedisStore::new(&RedisSettings::new(redis.url(), TTL)).unwrap();
-                    apps.push(spawn_app(store, &format!("stateless-{i}")).await);
+                    apps.push(spawn_app_with(store, &format!("stateless-{i}"), capacity).await);
                 }
-                Cluster { nodes: apps, redis: Some(redis) }
+                Cluster { nodes: apps, redis: Some(redis), postgres: None }
+            }
+            Twin::Postgres => {
+                // One server for the test binary, a database per cluster:
+                // starting PostgreSQL costs seconds.
+                let url = PostgresServer::shared().expect("start postgres").create_database().unwrap();
+                Cluster { nodes: postgres_nodes(&url, nodes).await, redis: None, postgres: None }
             }
             Twin::Token => {
                 let redis = RedisServer::start().expect("start redis-server");
@@ -192,14 +216,34 @@ impl Cluster {
                 let mut apps = Vec::new();
                 for i in 0..nodes {
                     let store = TokenStore::new(key.clone(), TTL).with_revocation(&redis.url()).unwrap();
-                    apps.push(spawn_app(store, &format!("token-{i}")).await);
+                    apps.push(spawn_app_with(store, &format!("token-{i}"), capacity).await);
                 }
-                Cluster { nodes: apps, redis: Some(redis) }
+                Cluster { nodes: apps, redis: Some(redis), postgres: None }
             }
         }
+    }
+
+    /// Stateless nodes on a PostgreSQL server of their own, which a test
+    /// may stop or freeze.
+    pub async fn start_on_own_database(nodes: usize) -> Cluster {
+        let server = PostgresServer::start().expect("start postgres");
+        Cluster { nodes: postgres_nodes(&server.url(), nodes).await, redis: None, postgres: Some(server) }
     }
 
     pub fn redis(&mut self) -> &mut RedisServer {
         self.redis.as_mut().expect("a stateless cluster")
     }
+
+    pub fn postgres(&mut self) -> &mut PostgresServer {
+        self.postgres.as_mut().expect("a cluster on its own database")
+    }
+}
+
+async fn postgres_nodes(url: &str, nodes: usize) -> Vec<TestApp> {
+    let mut apps = Vec::new();
+    for i in 0..nodes {
+        let store = PostgresStore::new(&PostgresSettings::new(url, TTL)).unwrap();
+        apps.push(spawn_app(store, &format!("postgres-{i}")).await);
+    }
+    apps
 }

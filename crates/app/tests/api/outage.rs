@@ -1,5 +1,6 @@
-//! The stateless twin when Redis goes away: 503 with `Retry-After`, never a
-//! 500 or a hung request, and service again by itself when Redis is back.
+//! The stateless twin when Redis or PostgreSQL goes away: 503 with
+//! `Retry-After`, never a 500 or a hung request, and service again by itself
+//! when the store is back.
 
 use std::time::{Duration, Instant};
 
@@ -23,9 +24,9 @@ async fn wait_until_served(node: &TestApp, sid: &str) -> serde_json::Value {
         match response.status() {
             StatusCode::OK => return json(response).await,
             StatusCode::SERVICE_UNAVAILABLE => {}
-            other => panic!("unexpected {other} while Redis came back"),
+            other => panic!("unexpected {other} while the store came back"),
         }
-        assert!(Instant::now() < deadline, "still unavailable 10 s after Redis came back");
+        assert!(Instant::now() < deadline, "still unavailable 10 s after the store came back");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -80,4 +81,36 @@ async fn a_stateless_node_starts_while_redis_is_down() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(cluster.nodes[0].login_with("carol", None).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stopped_or_hung_database_gives_503_and_the_node_recovers_by_itself() {
+    let mut cluster = Cluster::start_on_own_database(1).await;
+    let sid = cluster.nodes[0].login("alice").await;
+    cluster.nodes[0].add(Some(&sid), "book", 2).await;
+    for outage in ["stopped", "frozen"] {
+        match outage {
+            "stopped" => cluster.postgres().stop(),
+            _ => cluster.postgres().freeze(),
+        }
+        let node = &cluster.nodes[0];
+        // The client waits up to 10 s; the server must answer well before.
+        assert_unavailable(node.me(Some(&sid)).await).await;
+        assert_unavailable(node.add(Some(&sid), "book", 1).await).await;
+        assert_unavailable(node.login_with("bob", None).await).await;
+        assert_unavailable(node.logout(Some(&sid)).await).await;
+        assert_eq!(node.healthz().await.status(), StatusCode::SERVICE_UNAVAILABLE, "{outage}");
+        assert_eq!(node.me(Some("malformed")).await.status(), StatusCode::UNAUTHORIZED);
+        match outage {
+            "stopped" => cluster.postgres().start_again().unwrap(),
+            _ => cluster.postgres().thaw(),
+        }
+        let node = &cluster.nodes[0];
+        assert_eq!(wait_until_served(node, &sid).await["user"], "alice", "{outage}");
+        // A change the node answered 503 to may or may not have been made
+        // (its statement may have run when the database came back); the
+        // committed one before the outage is there.
+        let cart = json(node.cart(Some(&sid)).await).await;
+        assert!(cart["items"]["book"].as_u64().unwrap() >= 2, "{outage}: {cart}");
+    }
 }

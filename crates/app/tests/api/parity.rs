@@ -16,7 +16,7 @@ async fn assert_error(response: reqwest::Response, status: StatusCode, node: &Te
     let body = json(response).await;
     let reason = body["error"].as_str().expect("an error field");
     assert!(!reason.is_empty() && reason.len() < 100, "{reason:?}");
-    for leak in ["redis", "Redis", "Error {", "panicked", "src/", "0x"] {
+    for leak in ["redis", "Redis", "postgres", "SQL", "sql", "Error {", "panicked", "src/", "0x"] {
         assert!(!reason.contains(leak), "error body leaks {leak:?}: {reason}");
     }
 }
@@ -207,6 +207,7 @@ async fn healthz_names_the_node_and_store(twin: Twin) {
     let store = match twin {
         Twin::Stateful => "memory",
         Twin::Stateless => "redis",
+        Twin::Postgres => "postgres",
         Twin::Token => "token",
     };
     assert_eq!(json(response).await, json!({ "node": node.node_id, "store": store, "status": "ok" }));
@@ -227,6 +228,14 @@ macro_rules! parity {
                 #[tokio::test]
                 async fn $case() {
                     super::$case(crate::helpers::Twin::Stateless).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(crate::helpers::Twin::Postgres).await
                 }
             )*
         }

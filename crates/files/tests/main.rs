@@ -1,0 +1,3 @@
+//! The files crate's one test binary.
+
+mod behaviour;
