@@ -4,7 +4,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Debian packages the project runs (servers it starts as real processes).
-packages := "redis-server haproxy rabbitmq-server postgresql"
+packages := "redis-server redis-sentinel haproxy rabbitmq-server postgresql"
 
 # Build in release mode and show a node dying under every twin, side by side.
 demo: deps
@@ -16,15 +16,50 @@ demo-haproxy: deps
     cargo build --release --workspace --bins
     target/release/harness demo --lb haproxy
 
-# Every test, every bench once in test mode, and clippy with warnings denied.
+# Every test, every bench once in test mode, clippy with warnings denied, a few seconds of each
+# fuzz target, and the book.
 test: deps
     cargo build --workspace --bins
     cargo test --workspace --all-targets
     cargo clippy --workspace --all-targets -- -D warnings
+    just fuzz-smoke
     just book
 
+# A few seconds of each fuzz target on its committed corpus (fuzz/, docs/reliability.md).
+fuzz-smoke: fuzz-tool
+    just fuzz-each 5 500000
+
+# Each fuzz target for `seconds` (what it finds new goes to fuzz/target/corpus, a crash to fuzz/artifacts).
+fuzz seconds="600": fuzz-tool
+    just fuzz-each {{seconds}} -1
+
+# Runs every fuzz target for at most `seconds` and `runs` inputs (-1: no bound on inputs). Stable
+# Rust: no sanitizer (ASan needs nightly's -Z flags); the targets check their own properties.
+fuzz-each seconds runs:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd fuzz
+    cargo fuzz build --sanitizer none
+    for target in $(cargo fuzz list); do
+      mkdir -p "target/corpus/$target"
+      log="target/$target.log"
+      if cargo fuzz run --sanitizer none "$target" "target/corpus/$target" "corpus/$target" -- \
+          -max_total_time={{seconds}} -runs={{runs}} -print_final_stats=1 >"$log" 2>&1; then
+        echo "$target: $(grep -E '^Done' "$log")"
+      else
+        cat "$log"
+        echo "$target: FAILED (the input that failed is in fuzz/artifacts/$target)"
+        exit 1
+      fi
+    done
+
+# cargo-fuzz, built from crates.io where missing (libFuzzer itself is built with the targets).
+fuzz-tool:
+    command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
 # Lookups in RAM and Redis, Redis under 64 tasks beside redis-benchmark, RAM per session and
-# `/me` beside actix-session. Plots: target/criterion/report/index.html; docs/benchmarks.md.
+# `/me` beside actix-session, the store on redis-rs and on a cluster (redis_topologies).
+# Plots: target/criterion/report/index.html; docs/benchmarks.md.
 # Run the criterion benches with quick settings (a few minutes on 2 cores).
 bench: deps
     mkdir -p target

@@ -8,7 +8,7 @@
 
 #![allow(dead_code)] // Each bench binary uses a different part of this module.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use deadpool_redis::redis::{self, aio::MultiplexedConnection};
@@ -184,4 +184,32 @@ pub async fn seed_redis(
         raw_keys.push(key);
     }
     (credentials, raw_keys, conn)
+}
+
+/// How many requests the throughput benches keep in flight at once.
+pub const TASKS: usize = 64;
+
+/// Runs `iters` operations spread over [`TASKS`] tasks, each calling
+/// `op(task_index)` in a loop; returns the wall time until all are done.
+pub async fn in_tasks<F, Fut>(iters: u64, op: F) -> Duration
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let start = Instant::now();
+    let handles: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let share = iters / TASKS as u64 + u64::from((task as u64) < iters % TASKS as u64);
+            let op = op.clone();
+            tokio::spawn(async move {
+                for _ in 0..share {
+                    op(task).await;
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    start.elapsed()
 }

@@ -48,6 +48,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use sessions::{MemoryStore, PostgresSettings, PostgresStore, RedisSettings, RedisStore, SessionStore};
 
+// The servers' allocator, so the app is measured as they run it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NODE: &str = "bench";
 const TTL: Duration = Duration::from_secs(1800);
 

@@ -29,13 +29,13 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use deadpool_redis::redis;
 use sessions::{Change, RedisSettings, RedisStore, SessionId, SessionStore};
 
-const TASKS: usize = 64;
+use common::{TASKS, in_tasks};
 
 fn redis_64_tasks(c: &mut Criterion) {
     let server = common::start_redis();
@@ -144,31 +144,6 @@ fn redis_64_tasks(c: &mut Criterion) {
         );
     }
     drop(server);
-}
-
-/// Runs `iters` operations spread over [`TASKS`] tasks, each calling
-/// `op(task_index)` in a loop; returns the wall time until all are done.
-async fn in_tasks<F, Fut>(iters: u64, op: F) -> Duration
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let start = Instant::now();
-    let handles: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let share = iters / TASKS as u64 + u64::from((task as u64) < iters % TASKS as u64);
-            let op = op.clone();
-            tokio::spawn(async move {
-                for _ in 0..share {
-                    op(task).await;
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.await.unwrap();
-    }
-    start.elapsed()
 }
 
 /// `redis-benchmark -c CLIENTS -n REQUESTS -t get` against `port`: its

@@ -24,6 +24,16 @@
 //!   would.
 //! - [`cli`]: the command line the three mains share.
 //! - [`telemetry`]: logs to stderr, one span per request with the node id.
+//!
+//! # The allocator
+//!
+//! The three mains set mimalloc as their global allocator, each in its own
+//! `main.rs`: a library does not choose the allocator of the programs that
+//! link it (the harness, a bench). glibc's malloc was about a tenth of a
+//! stateless node's CPU under load (`harness bench`, profiled with `perf`):
+//! each Redis reply was parsed into a few small allocations. mimalloc is
+//! what services of this kind commonly ship with; `benches/me_request.rs`
+//! sets it too, so that it measures the app as the servers run it.
 
 pub mod capacity;
 pub mod cli;
@@ -34,11 +44,3 @@ pub mod telemetry;
 
 pub use errors::ApiError;
 pub use startup::{Application, Settings};
-
-// The allocator of every binary that links the app, so all three twins get
-// the same one. glibc's malloc was about a tenth of a stateless node's CPU
-// under load (`harness bench`, profiled with `perf`): each Redis reply is
-// parsed into a few small allocations. mimalloc is what services of this
-// kind commonly ship with.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

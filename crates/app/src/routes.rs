@@ -162,6 +162,9 @@ async fn healthz<S: SessionStore>(req: HttpRequest, store: web::Data<S>, node: w
         if let Some(capacity) = capacity {
             body["load"] = json!(capacity.load());
         }
+        for (name, value) in store.counters() {
+            body[name] = value.into();
+        }
         body
     };
     match store.health().await {

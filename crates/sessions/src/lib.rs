@@ -18,6 +18,8 @@
 //!   with the database they already run: the same sharing as Redis, one
 //!   `UPDATE … RETURNING` per request, and the database's durability, at the
 //!   price of a commit per request.
+//!   When one Redis is not enough, [`RedisHaStore`] keeps the same layout
+//!   on a Sentinel-managed primary with replicas, or on a Redis Cluster.
 //! - [`TokenStore`] keeps them nowhere: the whole session rides in the
 //!   cookie as a signed token, re-issued with every answer. Any node with the
 //!   key serves any request; logout, size and concurrent updates are what it
@@ -37,30 +39,38 @@
 //! This crate knows no HTTP. The `app` crate puts it behind an actix-web API.
 //!
 //! # Modules
-//! - [`session`]: the session model, the view of it a store lends, and the
-//!   names it accepts.
+//! - [`session`]: the session model and the names it accepts.
+//! - [`view`]: the view of a session a store lends for one update.
 //! - [`id`]: session ids: 128 random bits from the OS, in base64url.
 //! - [`store`]: the [`SessionStore`] trait and its error.
 //! - [`memory`]: the RAM store.
 //! - [`redis`]: the Redis store and its key layout.
 //! - [`postgres`]: the PostgreSQL store and its table.
+//! - [`redis_ha`]: the same store on Sentinel or a Cluster, through redis-rs.
 //! - [`token`]: the signed-token store: the whole session in the cookie, as
 //!   an HS256 JWT re-issued with every answer; nothing on the server unless a
 //!   logout deny list in Redis is asked for.
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod id;
 pub mod memory;
 pub mod postgres;
 pub mod redis;
+pub mod redis_ha;
 mod resp;
 pub mod session;
 pub mod store;
 pub mod token;
+pub mod view;
 
 pub use id::SessionId;
 pub use memory::MemoryStore;
 pub use postgres::{PostgresSettings, PostgresStore};
 pub use redis::{RedisSettings, RedisStore};
-pub use session::{Name, NameError, Session, SessionView, now_ms};
+pub use redis_ha::{RedisHaSettings, RedisHaStore, RedisTopology};
+pub use session::{Name, NameError, Session, now_ms};
 pub use store::{Change, SessionStore, StoreError, Updated};
 pub use token::{TokenKey, TokenKeyError, TokenStore};
+pub use view::SessionView;

@@ -38,17 +38,58 @@
 //! thread removes the ones nobody asks for again, so memory follows the
 //! number of live sessions, not the number ever created. It sweeps one
 //! shard at a time, so a request waits at most for one shard's sweep.
+//!
+//! # A bound, and which sessions go
+//!
+//! A login needs no password, so any client can fill the store. A store
+//! made with [`MemoryStore::with_max_sessions`] holds at most that many:
+//! a login that would pass the bound first evicts the least recently used
+//! sessions, as Redis does under `maxmemory` with `allkeys-lru`, and an
+//! evicted user's next request gets 401 like an expired one. The count is
+//! kept in an atomic beside the shards, changed where an entry is added or
+//! removed; a lookup neither reads nor writes it.
+//!
+//! The LRU is approximate, in the way Redis's is: it costs nothing per
+//! entry and nothing per lookup. Every session's deadline is its last use
+//! plus the one TTL, so the oldest deadlines are the least recently used
+//! sessions, and no extra field or list is needed (an LRU list would cost
+//! two pointers per session and a write on every lookup). A map cannot be
+//! sampled at random, but its first entries in iteration order are a
+//! random sample by age, since where a key sits depends only on its random
+//! bits. So an eviction reads the first [`EVICTION_SAMPLE`] entries of each
+//! shard, takes the deadline below which [`EVICTION_BATCH`] of the sample
+//! lies, and removes, shard by shard, the sessions at or below it, up to a
+//! batch of that share of the bound. The batch makes the cost a pass over
+//! the store per batch, a few entries per login; the one login that pays it
+//! waits for the pass, and a request waits at most for one shard's, as for
+//! the sweeper. A small store is sampled whole, so its LRU is exact.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use crate::id::SessionId;
-use crate::session::{CartView, Name, Session, SessionView};
+use crate::session::{Name, Session};
 use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::view::{CartView, SessionView};
 
 const SHARDS: usize = 64;
+
+/// Entries read from the front of each shard to choose what to evict.
+pub const EVICTION_SAMPLE: usize = 16;
+
+/// The share of the bound one eviction removes (at least one session).
+pub const EVICTION_BATCH: f64 = 1.0 / 64.0;
+
+/// What one session is taken to cost when the bound is sized from the
+/// machine's memory: above what `benches/session_memory.rs` measures for a
+/// session with a three-item cart (`docs/benchmarks.md`).
+pub const BYTES_PER_SESSION: u64 = 256;
+
+/// The share of the machine's memory the default bound allows the store.
+pub const DEFAULT_MEMORY_SHARE: f64 = 0.25;
 
 /// The RAM store. Clones share the sessions.
 #[derive(Clone)]
@@ -59,6 +100,14 @@ pub struct MemoryStore {
 struct Inner {
     shards: Vec<Mutex<Shard>>,
     ttl: Duration,
+    /// The most sessions held (see the module docs).
+    max_sessions: usize,
+    /// Sessions held, and the one each login in progress is about to add.
+    held: AtomicUsize,
+    /// Sessions evicted to stay within the bound.
+    evicted: AtomicU64,
+    /// One eviction at a time; the logins that need one wait for it.
+    evicting: Mutex<()>,
 }
 
 type Shard = HashMap<Key, Entry, BuildHasherDefault<KeyHasher>>;
@@ -239,10 +288,24 @@ fn push_name(bytes: &mut Vec<u8>, name: &str) {
 }
 
 impl MemoryStore {
-    /// A store whose sessions expire after `ttl` without a request. Starts a
-    /// sweeper thread that ends when the last clone is dropped.
+    /// A store whose sessions expire after `ttl` without a request, with no
+    /// bound on their number. Starts a sweeper thread that ends when the
+    /// last clone is dropped.
     pub fn new(ttl: Duration) -> MemoryStore {
-        let inner = Arc::new(Inner { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(), ttl });
+        MemoryStore::with_max_sessions(ttl, usize::MAX)
+    }
+
+    /// A store that holds at most `max_sessions` (at least one): beyond it,
+    /// a login evicts the least recently used (see the module docs).
+    pub fn with_max_sessions(ttl: Duration, max_sessions: usize) -> MemoryStore {
+        let inner = Arc::new(Inner {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            ttl,
+            max_sessions: max_sessions.max(1),
+            held: AtomicUsize::new(0),
+            evicted: AtomicU64::new(0),
+            evicting: Mutex::new(()),
+        });
         let weak = Arc::downgrade(&inner);
         // Sweep every shard often enough that an expired session lingers at
         // most about a quarter of its TTL (and never more than a minute), and
@@ -258,6 +321,33 @@ impl MemoryStore {
     /// Live sessions held now (expired ones not yet swept included).
     pub fn len(&self) -> usize {
         self.inner.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// The most sessions the store holds.
+    pub fn max_sessions(&self) -> usize {
+        self.inner.max_sessions
+    }
+
+    /// Sessions evicted so far to stay within the bound.
+    pub fn evicted(&self) -> u64 {
+        self.inner.evicted.load(Ordering::Relaxed)
+    }
+
+    /// The bound that lets the store use [`DEFAULT_MEMORY_SHARE`] of the
+    /// machine's memory (`MemTotal` in `/proc/meminfo`) at
+    /// [`BYTES_PER_SESSION`] each; `None` where that cannot be read.
+    pub fn default_max_sessions() -> Option<usize> {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let kib: u64 = meminfo
+            .lines()
+            .find_map(|line| line.strip_prefix("MemTotal:"))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()?;
+        let share = (kib.saturating_mul(1024) as f64 * DEFAULT_MEMORY_SHARE) as u64;
+        usize::try_from(share / BYTES_PER_SESSION).ok().map(|n| n.max(1))
     }
 
     /// Whether the store holds no session.
@@ -294,6 +384,7 @@ impl MemoryStore {
         let entry = shard.get_mut(&key)?;
         if entry.expires_at <= now {
             shard.remove(&key);
+            self.inner.held.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
         entry.expires_at = self.inner.deadline(now);
@@ -305,17 +396,27 @@ impl MemoryStore {
         if let Some(old) = replacing {
             self.destroy_now(old);
         }
+        // Counted before it is added, so that logins running together each
+        // make room for their own.
+        if self.inner.held.fetch_add(1, Ordering::Relaxed) >= self.inner.max_sessions {
+            self.inner.make_room();
+        }
         let credential = SessionId::generate().to_string();
         let key = Key::of(&credential).expect("an id's text form has TEXT_LEN bytes");
         let session = Session::new(user);
         let entry = Entry::new(&session, self.inner.deadline(clock::now()));
-        self.shard(key).insert(key, entry);
+        if self.shard(key).insert(key, entry).is_some() {
+            // 128 random bits met an id in use: the old session is gone.
+            self.inner.held.fetch_sub(1, Ordering::Relaxed);
+        }
         (credential, session)
     }
 
     fn destroy_now(&self, credential: &str) {
-        if let Some(key) = Key::of(credential) {
-            self.shard(key).remove(&key);
+        if let Some(key) = Key::of(credential)
+            && self.shard(key).remove(&key).is_some()
+        {
+            self.inner.held.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -340,7 +441,60 @@ impl Inner {
         if shard.capacity() > 1024 && shard.len() < shard.capacity() / 4 {
             shard.shrink_to_fit();
         }
-        before - shard.len()
+        let removed = before - shard.len();
+        self.held.fetch_sub(removed, Ordering::Relaxed);
+        removed
+    }
+
+    /// Evicts the least recently used sessions until the store is within
+    /// its bound, the login that called it included (see the module docs).
+    fn make_room(&self) {
+        let _one_at_a_time = self.evicting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while self.held.load(Ordering::Relaxed) > self.max_sessions {
+            let over = self.held.load(Ordering::Relaxed).saturating_sub(self.max_sessions);
+            let batch = over.max((self.max_sessions as f64 * EVICTION_BATCH) as usize).max(1);
+            if self.evict(batch) == 0 {
+                // Nothing held: the count is of logins still adding theirs.
+                return;
+            }
+        }
+    }
+
+    /// Removes up to `batch` of the sessions used longest ago; returns how
+    /// many it removed.
+    fn evict(&self, batch: usize) -> usize {
+        let mut sample: Vec<u64> = Vec::with_capacity(SHARDS * EVICTION_SAMPLE);
+        for shard in &self.shards {
+            sample.extend(lock(shard).values().take(EVICTION_SAMPLE).map(|entry| entry.expires_at));
+        }
+        if sample.is_empty() {
+            return 0;
+        }
+        // The deadline below which `batch` sessions lie, estimated from the
+        // sample (exact when the sample is the whole store).
+        let held = self.held.load(Ordering::Relaxed).max(1);
+        let rank = (batch as f64 * sample.len() as f64 / held as f64).ceil() as usize;
+        let rank = rank.clamp(1, sample.len()) - 1;
+        let cutoff = *sample.select_nth_unstable(rank).1;
+        let now = clock::now();
+        let (mut removed, mut evicted) = (0, 0);
+        for shard in &self.shards {
+            if removed >= batch {
+                break;
+            }
+            let mut shard = lock(shard);
+            shard.retain(|_, entry| {
+                if removed >= batch || entry.expires_at > cutoff {
+                    return true;
+                }
+                removed += 1;
+                evicted += usize::from(entry.expires_at > now);
+                false
+            });
+        }
+        self.held.fetch_sub(removed, Ordering::Relaxed);
+        self.evicted.fetch_add(evicted as u64, Ordering::Relaxed);
+        removed
     }
 }
 
@@ -442,6 +596,18 @@ impl SessionStore for MemoryStore {
 
     async fn health(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Sessions held (logins in progress included), the bound unless there
+    /// is none, and the sessions evicted.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let mut counters = vec![("sessions", as_u64(self.inner.held.load(Ordering::Relaxed)))];
+        if self.inner.max_sessions != usize::MAX {
+            counters.push(("max_sessions", as_u64(self.inner.max_sessions)));
+        }
+        counters.push(("evicted", self.evicted()));
+        counters
     }
 }
 

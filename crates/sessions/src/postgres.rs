@@ -89,7 +89,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::{NoTls, Row};
 
 use crate::id::SessionId;
-use crate::session::{Name, Session, SessionView};
+use crate::session::{Name, Session};
+use crate::view::SessionView;
 use crate::store::{Change, SessionStore, StoreError, Updated};
 
 /// Creates the table when it is missing. Run by the store on its first

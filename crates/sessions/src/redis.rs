@@ -74,7 +74,9 @@
 //! node that does nothing but the session, replacing redis-rs's general
 //! machinery took a quarter of the node's CPU per `GET /me` away. redis-rs
 //! still reads the URL. `resp.rs` says what the connection does, and
-//! `docs/benchmarks.md` has the figures.
+//! `docs/benchmarks.md` has the figures. Its scope is one standalone Redis,
+//! plaintext, RESP2; a Sentinel-managed primary or a Redis Cluster is
+//! [`RedisHaStore`](crate::RedisHaStore)'s, on redis-rs.
 //!
 //! Measured (`benches/redis_throughput.rs`, `docs/benchmarks.md`): a
 //! deadpool-redis checkout per request costs a second round trip (its
@@ -96,8 +98,9 @@ use deadpool::managed::{self, Metrics, Object, Pool, RecycleError, RecycleResult
 
 use crate::id::SessionId;
 use crate::resp::{Connection, Replies, Reply, WireError, encode, itoa};
-use crate::session::{Name, Session, SessionView};
+use crate::session::{Name, Session};
 use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::view::SessionView;
 
 /// The prefix of every session key.
 pub const KEY_PREFIX: &str = "session:";
@@ -316,7 +319,7 @@ fn outage(what: &str, error: &dyn std::fmt::Display) -> StoreError {
 }
 
 /// A field of a session hash and its value, borrowed from the reply.
-type Field<'a> = (&'a [u8], &'a [u8]);
+pub(crate) type Field<'a> = (&'a [u8], &'a [u8]);
 
 /// Skips the replies of the commands before the last, then reads the last,
 /// an `HGETALL`, into its field-value pairs, in place.
@@ -338,7 +341,7 @@ fn hash_fields<'a>(replies: &mut Replies<'a>, before: usize) -> Result<Vec<Field
 
 /// Rebuilds a session from its hash; `None` if a field is missing or bad,
 /// which only a hand-edited key could cause.
-fn session_from_hash(fields: &[Field<'_>]) -> Option<Session> {
+pub(crate) fn session_from_hash(fields: &[Field<'_>]) -> Option<Session> {
     let number = |value: &[u8]| std::str::from_utf8(value).ok()?.parse::<u64>().ok();
     let (mut user, mut created_at, mut requests, mut cart) = (None, None, None, BTreeMap::new());
     for &(field, value) in fields {
@@ -511,6 +514,37 @@ mod tests {
         drop(first);
         let answer = runtime().block_on(store.update(&sid, Change::Touch)).unwrap();
         assert_eq!(answer.unwrap().session.requests, 1);
+    }
+
+    /// A primary demoted to a replica (`REPLICAOF`, as a failover does to
+    /// the old primary) answers writes with `-READONLY`: the store must
+    /// answer 503 rather than pretend, and give that connection up, so
+    /// that once a primary is there again it is written to afresh.
+    #[tokio::test]
+    async fn a_demoted_primary_is_not_written_to() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let other = local_redis::RedisServer::start().unwrap();
+        let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
+        let alice = Name::parse("alice").unwrap();
+        let (sid, _) = store.create(&alice, None).await.unwrap();
+        let connections = || {
+            let info = redis.command(&["INFO", "stats"]).unwrap();
+            let line = info.lines().find_map(|l| l.strip_prefix("total_connections_received:")).unwrap();
+            line.trim().parse::<u64>().unwrap()
+        };
+        let before = connections();
+
+        redis.command(&["REPLICAOF", "127.0.0.1", &other.port().to_string()]).unwrap();
+        assert!(matches!(store.update(&sid, Change::Touch).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.create(&alice, Some(&sid)).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.destroy(&sid).await, Err(StoreError::Unavailable(_))));
+
+        redis.command(&["REPLICAOF", "NO", "ONE"]).unwrap();
+        let (fresh, _) = store.create(&alice, None).await.unwrap();
+        assert_eq!(store.update(&fresh, Change::Touch).await.unwrap().unwrap().session.requests, 1);
+        // Each command above on the demoted server went out on a connection
+        // of its own: READONLY broke each one.
+        assert!(connections() >= before + 3, "the store kept writing on the demoted primary's connection");
     }
 
     /// A key that is not a session hash (made by hand) fails the request

@@ -25,7 +25,14 @@
 //!   view of the read buffer, not a copy. The store reads the fields from
 //!   those bytes in place ([`Replies`]).
 //! - Any I/O or protocol error breaks the connection: every waiter gets the
-//!   error. A request on a broken connection is refused before anything is
+//!   error. So does a reply that says this server must not be written to
+//!   now ([`BREAKING_ERRORS`]: `-READONLY` from a primary demoted to a
+//!   replica, `-LOADING`, `-MASTERDOWN`): the request that got it sees the
+//!   error, and the store opens a fresh connection rather than keep writing
+//!   to a server that refuses.
+//! - What it holds is bounded: replies nest at most [`MAX_DEPTH`] arrays
+//!   deep, and a request is refused while [`MAX_OUTGOING`] bytes wait to be
+//!   sent (a Redis that stopped reading). A request on a broken connection is refused before anything is
 //!   sent ([`WireError::Closed`]), so the store can safely try it once more
 //!   on a fresh connection. Deadlines are the store's (one around each whole
 //!   operation), not this module's.
@@ -61,6 +68,21 @@ use tokio::sync::{Notify, oneshot};
 /// request per write, 0.51 to 0.54×.
 const SEND_AT: usize = 16;
 
+/// Error replies that break the connection: the server is a replica now
+/// (`READONLY`), still loading its data (`LOADING`), or a replica that lost
+/// its primary (`MASTERDOWN`). None of them is about the request.
+pub(crate) const BREAKING_ERRORS: [&[u8]; 3] = [b"-READONLY", b"-LOADING", b"-MASTERDOWN"];
+
+/// How many arrays deep a reply may nest. The stores' replies nest two
+/// deep at most (`EXEC`'s array of replies); anything deeper is not Redis
+/// answering them.
+pub(crate) const MAX_DEPTH: usize = 8;
+
+/// How many bytes may wait to be sent before requests are refused: far
+/// more than a node sends while Redis answers, little enough that a Redis
+/// that stopped reading cannot make the node hold an unbounded buffer.
+pub(crate) const MAX_OUTGOING: usize = 64 * 1024 * 1024;
+
 /// Why a request got no replies.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WireError {
@@ -73,6 +95,10 @@ pub(crate) enum WireError {
     /// Redis answered with an error reply, or with bytes that are not RESP.
     #[error("redis replied: {0}")]
     Reply(String),
+    /// Too many bytes wait to be sent: Redis is not reading. Nothing was
+    /// queued.
+    #[error("{0} bytes wait to be sent to redis")]
+    Backlog(usize),
 }
 
 /// A handle on one connection; clones share it, and the connection closes
@@ -170,6 +196,9 @@ impl Connection {
             let mut state = self.shared.lock();
             if let Some(why) = &state.broken {
                 return Err(WireError::Closed(why.clone()));
+            }
+            if state.outgoing.len() >= MAX_OUTGOING {
+                return Err(WireError::Backlog(state.outgoing.len()));
             }
             let idle = state.outgoing.is_empty();
             write(&mut state.outgoing);
@@ -309,16 +338,25 @@ fn hand_out(shared: &Shared, buffer: &mut BytesMut) -> Result<(), String> {
         let Some(front) = state.waiting.front() else {
             return if buffer.is_empty() { Ok(()) } else { Err("a reply nobody asked for".into()) };
         };
-        let mut end = 0;
+        let (mut end, mut breaking) = (0, None);
         for _ in 0..front.replies {
             match reply_len(&buffer[end..]) {
-                Ok(Some(len)) => end += len,
+                Ok(Some(len)) => {
+                    let reply = &buffer[end..end + len];
+                    if let Some(error) = BREAKING_ERRORS.iter().find(|error| reply.starts_with(error)) {
+                        breaking.get_or_insert(String::from_utf8_lossy(&error[1..]).into_owned());
+                    }
+                    end += len;
+                }
                 Ok(None) => return Ok(()),
                 Err(error) => return Err(error.to_string()),
             }
         }
         let waiter = state.waiting.pop_front().expect("front was just seen");
         let _ = waiter.answer.send(Ok(buffer.split_to(end).freeze()));
+        if let Some(error) = breaking {
+            return Err(format!("redis answered {error}: this server takes no writes now"));
+        }
     }
 }
 
@@ -353,7 +391,14 @@ pub(crate) fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 
 /// The length of the first whole reply in `buf`, `None` if it has not all
 /// arrived yet.
-fn reply_len(buf: &[u8]) -> Result<Option<usize>, WireError> {
+pub(crate) fn reply_len(buf: &[u8]) -> Result<Option<usize>, WireError> {
+    nested_reply_len(buf, 0)
+}
+
+fn nested_reply_len(buf: &[u8], depth: usize) -> Result<Option<usize>, WireError> {
+    if depth > MAX_DEPTH {
+        return Err(bad("nesting (too deep)"));
+    }
     let Some((line, mut end)) = line(buf)? else {
         return Ok(None);
     };
@@ -368,7 +413,7 @@ fn reply_len(buf: &[u8]) -> Result<Option<usize>, WireError> {
         },
         b'*' => {
             for _ in 0..number(line)?.max(0) {
-                match reply_len(&buf[end..])? {
+                match nested_reply_len(&buf[end..], depth + 1)? {
                     Some(len) => end += len,
                     None => return Ok(None),
                 }
@@ -404,7 +449,7 @@ pub(crate) struct Replies<'a> {
 
 /// One reply, or the head of an array whose items follow it.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Reply<'a> {
+pub enum Reply<'a> {
     /// `+OK`, `+PONG`, `+QUEUED`.
     Status(&'a [u8]),
     /// `:n`.
@@ -499,6 +544,39 @@ mod tests {
         assert_eq!(reply_len(b"$-1\r\n").unwrap(), Some(5));
         assert_eq!(reply_len(b"*-1\r\n").unwrap(), Some(5));
         assert!(reply_len(b"?what\r\n").is_err());
+    }
+
+    #[test]
+    fn replies_nested_deeper_than_the_bound_are_not_resp() {
+        let nested = |depth: usize| [&b"*1\r\n".repeat(depth)[..], b":1\r\n"].concat();
+        assert_eq!(reply_len(&nested(MAX_DEPTH)).unwrap(), Some(nested(MAX_DEPTH).len()));
+        assert!(reply_len(&nested(MAX_DEPTH + 1)).is_err());
+        assert!(reply_len(&nested(100_000)).is_err(), "a deep reply must fail, not overflow the stack");
+    }
+
+    /// A Redis that stops reading (frozen) must not make the node buffer
+    /// without bound: past the limit, requests are refused at once.
+    #[tokio::test]
+    async fn requests_are_refused_once_the_outgoing_buffer_is_full() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let connection = Connection::open(("127.0.0.1", redis.port()), b"", 0).await.unwrap();
+        redis.freeze();
+        let payload = vec![b'x'; 1024 * 1024];
+        let mut in_flight = Vec::new();
+        let refused = loop {
+            let connection = connection.clone();
+            let payload = payload.clone();
+            let request =
+                tokio::spawn(async move { connection.request(1, |out| encode(out, &[b"ECHO", &payload])).await });
+            tokio::task::yield_now().await;
+            if request.is_finished() {
+                break request.await.unwrap();
+            }
+            in_flight.push(request);
+            assert!(in_flight.len() < 1000, "1 GiB queued and never refused");
+        };
+        assert!(matches!(refused, Err(WireError::Backlog(n)) if n >= MAX_OUTGOING), "{refused:?}");
+        redis.thaw();
     }
 
     #[test]

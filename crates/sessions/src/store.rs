@@ -12,7 +12,8 @@
 
 use std::future::Future;
 
-use crate::session::{Name, Session, SessionView};
+use crate::session::{Name, Session};
+use crate::view::SessionView;
 
 /// A change an authenticated request makes. Every one of them also counts
 /// the request and renews the session's idle TTL.
@@ -104,4 +105,11 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
 
     /// Whether the store can serve requests now.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counters `/healthz` shows beside the store's kind, read without
+    /// waiting (the RAM store: sessions held, its bound, sessions evicted).
+    /// None by default.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }

@@ -91,8 +91,9 @@ use serde::{Deserialize, Serialize};
 use crate::id::SessionId;
 use crate::redis::{RedisSettings, RedisStore};
 use crate::resp::{Reply, WireError, encode, itoa};
-use crate::session::{Name, Session, SessionView, now_ms};
+use crate::session::{Name, Session, now_ms};
 use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::view::SessionView;
 
 /// The longest token issued or accepted, in bytes: 4096 (what browsers keep
 /// per cookie) less 96 for the cookie's name and attributes.

@@ -6,6 +6,10 @@
 //! cases share (starting one costs seconds), and `cases!` runs the
 //! ones that hold for signed tokens against the token store, with and
 //! without its deny list (what differs is in `tests/token.rs`).
+//! `on_one_topology!` runs the whole suite against the Redis store on a
+//! Sentinel-managed set and on a Redis Cluster, one after the other on one
+//! deployment each (starting one takes seconds; sessions of different cases
+//! never meet, their ids being random).
 //!
 //! Cases act as a client that always sends its latest cookie: they switch
 //! to [`Updated::reissued`] whenever a store hands one back.
@@ -14,10 +18,10 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use local_postgres::PostgresServer;
-use local_redis::RedisServer;
+use local_redis::{RedisCluster, RedisServer, SentinelSet};
 use sessions::{
-    Change, MemoryStore, Name, PostgresSettings, PostgresStore, RedisSettings, RedisStore, SessionStore, TokenKey,
-    TokenStore, Updated,
+    Change, MemoryStore, Name, PostgresSettings, PostgresStore, RedisHaSettings, RedisHaStore, RedisSettings,
+    RedisStore, RedisTopology, SessionStore, TokenKey, TokenStore, Updated,
 };
 
 const TTL: Duration = Duration::from_secs(60);
@@ -50,6 +54,17 @@ fn postgres(ttl: Duration) -> Subject<PostgresStore> {
     let server = PostgresServer::shared().expect("start postgres");
     let url = server.create_database().expect("create a database");
     Subject { store: PostgresStore::new(&PostgresSettings::new(url, ttl)).unwrap(), _redis: None }
+}
+
+fn on_sentinel(set: &SentinelSet, ttl: Duration) -> Subject<RedisHaStore> {
+    let sentinels = RedisTopology::addresses(&set.sentinel_addrs());
+    let topology = RedisTopology::Sentinel { sentinels, master: set.master_name().to_string() };
+    Subject { store: RedisHaStore::new(&RedisHaSettings::new(topology, ttl)).unwrap(), _redis: None }
+}
+
+fn on_cluster(cluster: &RedisCluster, ttl: Duration) -> Subject<RedisHaStore> {
+    let topology = RedisTopology::Cluster { seeds: RedisTopology::addresses(&cluster.seeds()) };
+    Subject { store: RedisHaStore::new(&RedisHaSettings::new(topology, ttl)).unwrap(), _redis: None }
 }
 
 fn token(ttl: Duration) -> Subject<TokenStore> {
@@ -202,6 +217,12 @@ async fn idle_sessions_expire_and_requests_renew_them<S: SessionStore>(s: Subjec
     assert!(s.store.update(&idle, Change::Touch).await.unwrap().is_none(), "an idle session outlived its TTL");
 }
 
+/// The idle TTL a case's store gets: 300 ms for the case that waits for
+/// sessions to expire.
+fn ttl_for(case: &str) -> Duration {
+    if case.starts_with("idle") { Duration::from_millis(300) } else { TTL }
+}
+
 /// One test module: every listed case against the store `$subject` builds.
 macro_rules! cases {
     ($module:ident, $subject:ident: $($case:ident),* $(,)?) => {
@@ -210,20 +231,37 @@ macro_rules! cases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let ttl = if stringify!($case).starts_with("idle") { Duration::from_millis(300) } else { TTL };
-                    super::$case($subject(ttl)).await
+                    super::$case($subject(ttl_for(stringify!($case)))).await
                 }
             )*
         }
     };
 }
 
-/// The whole suite, against every server-side store.
+/// One test: every listed case, in turn, against a store `$subject` builds
+/// on the one deployment `$start` starts.
+macro_rules! on_one_topology {
+    ($test:ident, $start:expr, $subject:ident: $($case:ident),* $(,)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            let deployment = $start.expect("start the Redis deployment");
+            $(
+                eprintln!("case: {}", stringify!($case));
+                $case($subject(&deployment, ttl_for(stringify!($case)))).await;
+            )*
+        }
+    };
+}
+
+/// The whole suite, against every server-side store, the Redis one on
+/// every topology.
 macro_rules! parity {
     ($($case:ident),* $(,)?) => {
         cases!(memory_store, memory: $($case),*);
         cases!(redis_store, redis: $($case),*);
         cases!(postgres_store, postgres: $($case),*);
+        on_one_topology!(redis_store_on_sentinel, SentinelSet::start(), on_sentinel: $($case),*);
+        on_one_topology!(redis_store_on_cluster, RedisCluster::start(), on_cluster: $($case),*);
     };
 }
 

@@ -19,7 +19,14 @@ async fn port_0_binds_a_free_port_and_says_so_on_stdout() {
     let response = node.get("/healthz").await;
     assert_eq!(response.headers()["x-node"], "n1");
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({ "node": "n1", "store": "memory", "status": "ok" }));
+    // The bound defaults to what a share of the machine's memory holds.
+    let max = sessions::MemoryStore::default_max_sessions().unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "node": "n1", "store": "memory", "status": "ok", "sessions": 0, "max_sessions": max, "evicted": 0
+        })
+    );
     assert_eq!(node.stop_and_collect_stdout(), Vec::<String>::new(), "stdout carries only the start-up line");
 }
 
@@ -50,6 +57,17 @@ async fn ipv6_addresses_are_printed_in_brackets() {
     assert_eq!(node.get("/healthz").await.status(), 200);
 }
 
+#[tokio::test]
+async fn max_sessions_bounds_the_store_from_the_flag_or_the_environment() {
+    for (args, env) in
+        [(&["--port", "0", "--max-sessions", "2"][..], &[][..]), (&["--port", "0"], &[("MAX_SESSIONS", "2")])]
+    {
+        let node = Node::start(BIN, args, env);
+        let body: serde_json::Value = node.get("/healthz").await.json().await.unwrap();
+        assert_eq!(body["max_sessions"], 2, "{args:?} {env:?}");
+    }
+}
+
 #[test]
 fn sigterm_and_sigint_shut_down_cleanly() {
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
@@ -61,7 +79,9 @@ fn sigterm_and_sigint_shut_down_cleanly() {
 
 #[test]
 fn bad_flags_are_one_line_errors_with_status_2() {
-    for args in [&["--bogus"][..], &["--port", "http"], &["--session-ttl", "0"], &["--workers", "0"]] {
+    for args in
+        [&["--bogus"][..], &["--port", "http"], &["--session-ttl", "0"], &["--workers", "0"], &["--max-sessions", "0"]]
+    {
         let (code, stderr) = run_to_exit(BIN, args, &[]);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert_one_line_error(&stderr);

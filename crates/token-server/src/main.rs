@@ -26,6 +26,10 @@ struct Cli {
     revocation_redis: Option<String>,
 }
 
+// The twins' allocator (the `app` crate's docs say why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli: Cli = cli::parse();
     // No random default: a per-node key would log users out like the RAM twin.

@@ -1,18 +1,21 @@
 //! `spawn_app()` and friends: in-process servers on free ports, a client
 //! with one method per endpoint, and the Redis or PostgreSQL they need.
 
+use std::any::Any;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use app::capacity::Model;
 use app::{Application, Settings};
 use local_postgres::PostgresServer;
-use local_redis::RedisServer;
+use local_redis::{RedisCluster, RedisServer, SentinelSet};
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use sessions::{
-    MemoryStore, PostgresSettings, PostgresStore, RedisSettings, RedisStore, SessionStore, TokenKey, TokenStore,
+    MemoryStore, PostgresSettings, PostgresStore, RedisHaSettings, RedisHaStore, RedisSettings, RedisStore,
+    RedisTopology, SessionStore, TokenKey, TokenStore,
 };
 
 pub const TTL: Duration = Duration::from_secs(60);
@@ -169,7 +172,27 @@ pub enum Twin {
     /// The token twin with its deny list, so that logout holds on every
     /// node as on the other twins (`token.rs` covers the plain one).
     Token,
+    /// The stateless twin on a Sentinel-managed primary with replicas.
+    OnSentinel,
+    /// The stateless twin on a Redis Cluster.
+    OnCluster,
 }
+
+/// A deployment shared by the cases that run at the same time (starting
+/// one takes seconds; their sessions never meet, ids being random). It
+/// stops when the last case holding it ends.
+fn shared<T>(slot: &Mutex<Weak<T>>, start: impl FnOnce() -> std::io::Result<T>) -> Arc<T> {
+    let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(running) = slot.upgrade() {
+        return running;
+    }
+    let started = Arc::new(start().expect("start a Redis deployment"));
+    *slot = Arc::downgrade(&started);
+    started
+}
+
+static SENTINEL_SET: Mutex<Weak<SentinelSet>> = Mutex::new(Weak::new());
+static REDIS_CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
 
 /// Nodes of one twin, and the Redis they share (stateless only), or the
 /// PostgreSQL server when the cluster has one of its own.
@@ -177,6 +200,8 @@ pub struct Cluster {
     pub nodes: Vec<TestApp>,
     pub redis: Option<RedisServer>,
     pub postgres: Option<PostgresServer>,
+    /// A Sentinel set or a Redis Cluster the nodes use, kept running.
+    _deployment: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Cluster {
@@ -193,7 +218,7 @@ impl Cluster {
                     // Each stateful node has its own RAM, as separate machines would.
                     apps.push(spawn_app_with(MemoryStore::new(TTL), &format!("stateful-{i}"), capacity).await);
                 }
-                Cluster { nodes: apps, redis: None, postgres: None }
+                Cluster { nodes: apps, redis: None, postgres: None, _deployment: None }
             }
             Twin::Stateless => {
                 let redis = RedisServer::start().expect("start redis-server");
@@ -202,13 +227,13 @@ impl Cluster {
                     let store = RedisStore::new(&RedisSettings::new(redis.url(), TTL)).unwrap();
                     apps.push(spawn_app_with(store, &format!("stateless-{i}"), capacity).await);
                 }
-                Cluster { nodes: apps, redis: Some(redis), postgres: None }
+                Cluster { nodes: apps, redis: Some(redis), postgres: None, _deployment: None }
             }
             Twin::Postgres => {
                 // One server for the test binary, a database per cluster:
                 // starting PostgreSQL costs seconds.
                 let url = PostgresServer::shared().expect("start postgres").create_database().unwrap();
-                Cluster { nodes: postgres_nodes(&url, nodes).await, redis: None, postgres: None }
+                Cluster { nodes: postgres_nodes(&url, nodes).await, redis: None, postgres: None, _deployment: None }
             }
             Twin::Token => {
                 let redis = RedisServer::start().expect("start redis-server");
@@ -218,7 +243,18 @@ impl Cluster {
                     let store = TokenStore::new(key.clone(), TTL).with_revocation(&redis.url()).unwrap();
                     apps.push(spawn_app_with(store, &format!("token-{i}"), capacity).await);
                 }
-                Cluster { nodes: apps, redis: Some(redis), postgres: None }
+                Cluster { nodes: apps, redis: Some(redis), postgres: None, _deployment: None }
+            }
+            Twin::OnSentinel => {
+                let set = shared(&SENTINEL_SET, SentinelSet::start);
+                let sentinels = RedisTopology::addresses(&set.sentinel_addrs());
+                let topology = RedisTopology::Sentinel { sentinels, master: set.master_name().to_string() };
+                Cluster::on(topology, nodes, "sentinel", set).await
+            }
+            Twin::OnCluster => {
+                let cluster = shared(&REDIS_CLUSTER, RedisCluster::start);
+                let topology = RedisTopology::Cluster { seeds: RedisTopology::addresses(&cluster.seeds()) };
+                Cluster::on(topology, nodes, "cluster", cluster).await
             }
         }
     }
@@ -227,7 +263,18 @@ impl Cluster {
     /// may stop or freeze.
     pub async fn start_on_own_database(nodes: usize) -> Cluster {
         let server = PostgresServer::start().expect("start postgres");
-        Cluster { nodes: postgres_nodes(&server.url(), nodes).await, redis: None, postgres: Some(server) }
+        let nodes = postgres_nodes(&server.url(), nodes).await;
+        Cluster { nodes, redis: None, postgres: Some(server), _deployment: None }
+    }
+
+    /// Stateless nodes on a Sentinel set or a Redis Cluster.
+    async fn on(topology: RedisTopology, nodes: usize, name: &str, deployment: Arc<dyn Any + Send + Sync>) -> Cluster {
+        let mut apps = Vec::new();
+        for i in 0..nodes {
+            let store = RedisHaStore::new(&RedisHaSettings::new(topology.clone(), TTL)).unwrap();
+            apps.push(spawn_app(store, &format!("{name}-{i}")).await);
+        }
+        Cluster { nodes: apps, redis: None, postgres: None, _deployment: Some(deployment) }
     }
 
     pub fn redis(&mut self) -> &mut RedisServer {

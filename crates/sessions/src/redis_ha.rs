@@ -1,0 +1,452 @@
+//! Sessions in Redis when one Redis is not enough: a Sentinel-managed
+//! primary with replicas, or a Redis Cluster.
+//!
+//! The key layout, the commands and the contract are those of
+//! [`RedisStore`](crate::RedisStore) (see [`redis`](crate::redis)): one hash
+//! `session:<id>` per session, one pipeline of `HINCRBY`, `PEXPIRE` and
+//! `HGETALL` per request (one round trip), every change applied by Redis
+//! atomically, and [`StoreError::Unavailable`] (503) within the store's
+//! deadline while no primary answers. What differs is who finds the
+//! primary.
+//!
+//! # Which client, and why not the crate's own connection
+//!
+//! [`RedisStore`](crate::RedisStore)'s connection is written for one
+//! standalone Redis: it knows one address. Following a failover means
+//! asking the sentinels, checking the role of what they name, and asking
+//! again when that server is demoted; following a cluster means keeping the
+//! slot map, one connection per primary, `MOVED` and `ASK` redirections and a
+//! map refresh after a failover. That is what a well-kept client is for:
+//! this store uses redis-rs (its multiplexed connection behind the
+//! sentinels, its asynchronous cluster connection), with `TCP_NODELAY` on and
+//! no per-request response timer of its own: the store's one deadline
+//! bounds each whole operation, retries and redirections included.
+//!
+//! # Failover
+//!
+//! - **Sentinel**: the store holds one connection to the primary the
+//!   sentinels named. When a request on it fails (the socket broke, the
+//!   deadline passed, or the server answered `READONLY`, `LOADING` or
+//!   `MASTERDOWN`: it was demoted, is still loading, or lost its primary),
+//!   the store drops it and the next request asks the sentinels again. Until
+//!   they have promoted a replica, that fails fast and requests get 503;
+//!   after, they reach the new primary. No restart.
+//! - **Cluster**: the cluster connection refreshes its slot map when a node
+//!   fails or answers `MOVED`, and retries within the deadline. Users whose
+//!   keys live on the other shards are not touched by one shard's failover.
+//!
+//! Replication is asynchronous on both: what a primary acknowledged and had
+//! not yet sent to its replica when it died is lost with it (a session
+//! created just before, a cart item added just before). `docs/stores.md`
+//! says what that means for users.
+//!
+//! # Login on a cluster
+//!
+//! A login that replaces a session deletes the old key and creates the new
+//! one. On one Redis (and behind Sentinel, where there is one primary) both
+//! run in one `MULTI`/`EXEC`. On a cluster the two keys almost always hash
+//! to different slots, often on different primaries, and `MULTI` across
+//! slots fails with `CROSSSLOT`. So the store creates the new session first
+//! (its `HSET` and `PEXPIRE` in one `MULTI` on its own slot), then deletes
+//! the old one. For the length of that second round trip both cookies
+//! work: a request made with the old one then is served as if it had
+//! arrived just before the login. If the delete fails, the login answers
+//! 503 and the client keeps its old cookie (still valid, as before the
+//! login); the new session, which nobody holds, expires with its TTL. The
+//! old session is never left alive behind a successful login.
+//!
+//! # Connections
+//!
+//! Clones share one connection (redis-rs's connections multiplex: any
+//! number of requests in flight, pipelined). It is opened by the first
+//! request, not by [`RedisHaStore::new`], so a server starts while Redis is
+//! down.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::redis::aio::MultiplexedConnection;
+use ::redis::cluster::{ClusterClient, ClusterClientBuilder};
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::io::tcp::TcpSettings;
+use ::redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use ::redis::{
+    AsyncConnectionConfig, Client, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, ServerErrorKind,
+};
+
+use crate::id::SessionId;
+use crate::redis::{CART_FIELD_PREFIX, RedisStore, session_from_hash};
+use crate::session::{Name, Session};
+use crate::view::SessionView;
+use crate::store::{Change, SessionStore, StoreError, Updated};
+
+/// Where the Redis deployment is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisTopology {
+    /// One Redis at `redis://…`, through redis-rs (to compare it with the
+    /// crate's own connection; a server uses [`RedisStore`] for this).
+    Standalone {
+        /// `redis://HOST:PORT`.
+        url: String,
+    },
+    /// A primary found through these sentinels under this name.
+    Sentinel {
+        /// `HOST:PORT` of each sentinel.
+        sentinels: Vec<String>,
+        /// The name the sentinels monitor the primary by.
+        master: String,
+    },
+    /// A Redis Cluster; any of its nodes will do as seeds.
+    Cluster {
+        /// `HOST:PORT` of some nodes.
+        seeds: Vec<String>,
+    },
+}
+
+impl RedisTopology {
+    /// Splits `HOST:PORT,HOST:PORT…` (as the command line gives it).
+    pub fn addresses(list: &str) -> Vec<String> {
+        list.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect()
+    }
+}
+
+/// How the store connects.
+#[derive(Clone, Debug)]
+pub struct RedisHaSettings {
+    /// Where Redis is.
+    pub topology: RedisTopology,
+    /// Idle timeout of a session.
+    pub ttl: Duration,
+    /// Deadline for one store operation, connecting, retries and
+    /// redirections included.
+    pub timeout: Duration,
+}
+
+impl RedisHaSettings {
+    /// Settings with a one-second deadline, as [`RedisSettings`](crate::RedisSettings).
+    pub fn new(topology: RedisTopology, ttl: Duration) -> RedisHaSettings {
+        RedisHaSettings { topology, ttl, timeout: Duration::from_secs(1) }
+    }
+}
+
+/// The Redis store on a Sentinel-managed primary or a Redis Cluster, through
+/// redis-rs.
+#[derive(Clone)]
+pub struct RedisHaStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    connector: Connector,
+    /// The connection in use; `None` until the first request, and after one
+    /// failed in a way that says it leads nowhere useful any more.
+    current: Mutex<Option<Link>>,
+    /// Held while connecting, so a burst of requests opens one connection.
+    connecting: tokio::sync::Mutex<()>,
+    ttl_ms: u64,
+    timeout: Duration,
+}
+
+enum Connector {
+    Standalone(Client),
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    Cluster(ClusterClient),
+}
+
+#[derive(Clone)]
+enum Link {
+    Primary(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+fn tcp() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true)
+}
+
+fn url(address: &str) -> String {
+    if address.contains("://") { address.to_owned() } else { format!("redis://{address}") }
+}
+
+fn config_error(what: &str) -> RedisError {
+    RedisError::from((ErrorKind::InvalidClientConfig, "bad Redis address", what.to_owned()))
+}
+
+impl RedisHaStore {
+    /// Builds the store. Does not connect. Fails only on addresses it
+    /// cannot use (none given, or not `HOST:PORT`).
+    pub fn new(settings: &RedisHaSettings) -> Result<RedisHaStore, RedisError> {
+        let connector = match &settings.topology {
+            RedisTopology::Standalone { url } => Connector::Standalone(Client::open(url.as_str())?),
+            RedisTopology::Sentinel { sentinels, master } => {
+                if sentinels.is_empty() || master.is_empty() {
+                    return Err(config_error("a sentinel address and a master name are needed"));
+                }
+                let sentinels =
+                    sentinels.iter().map(|a| url(a).into_connection_info()).collect::<Result<Vec<_>, _>>()?;
+                let node = SentinelNodeConnectionInfo::default().set_tcp_settings(tcp());
+                let client = SentinelClient::build(sentinels, master.clone(), Some(node), SentinelServerType::Master)?;
+                Connector::Sentinel(tokio::sync::Mutex::new(client))
+            }
+            RedisTopology::Cluster { seeds } => {
+                if seeds.is_empty() {
+                    return Err(config_error("at least one cluster node is needed"));
+                }
+                let seeds = seeds.iter().map(|a| url(a).into_connection_info()).collect::<Result<Vec<_>, _>>()?;
+                let client = ClusterClientBuilder::new(seeds)
+                    .tcp_settings(tcp())
+                    .connection_timeout(settings.timeout / 2)
+                    .build()?;
+                Connector::Cluster(client)
+            }
+        };
+        Ok(RedisHaStore {
+            shared: Arc::new(Shared {
+                connector,
+                current: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+                ttl_ms: u64::try_from(settings.ttl.as_millis()).unwrap_or(u64::MAX),
+                timeout: settings.timeout,
+            }),
+        })
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.shared.connector, Connector::Cluster(_))
+    }
+
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<Link>> {
+        self.shared.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connection in use, opening one if there is none.
+    async fn link(&self) -> Result<Link, RedisError> {
+        if let Some(link) = self.current().as_ref() {
+            return Ok(link.clone());
+        }
+        let _connecting = self.shared.connecting.lock().await;
+        if let Some(link) = self.current().as_ref() {
+            return Ok(link.clone());
+        }
+        // No response timer: the store's deadline bounds every operation.
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(self.shared.timeout / 2));
+        let link = match &self.shared.connector {
+            Connector::Standalone(client) => {
+                Link::Primary(client.get_multiplexed_async_connection_with_config(&config).await?)
+            }
+            Connector::Sentinel(client) => {
+                Link::Primary(client.lock().await.get_async_connection_with_config(&config).await?)
+            }
+            Connector::Cluster(client) => Link::Cluster(client.get_async_connection().await?),
+        };
+        *self.current() = Some(link.clone());
+        Ok(link)
+    }
+
+    /// Runs `pipe` within the deadline. A failure that says the connection
+    /// leads nowhere useful (see [`breaks_link`]) drops it, so the next
+    /// request finds the primary again.
+    async fn query<T: FromRedisValue>(&self, what: &'static str, pipe: &Pipeline) -> Result<T, StoreError> {
+        let attempt = async {
+            let answer = match self.link().await? {
+                Link::Primary(mut connection) => pipe.query_async(&mut connection).await,
+                Link::Cluster(mut connection) => pipe.query_async(&mut connection).await,
+            };
+            if let Err(error) = &answer
+                && breaks_link(error)
+                && !self.is_cluster()
+            {
+                self.current().take();
+            }
+            answer
+        };
+        match tokio::time::timeout(self.shared.timeout, attempt).await {
+            Ok(answer) => answer.map_err(|e| outage(what, &e)),
+            Err(_elapsed) => {
+                if !self.is_cluster() {
+                    self.current().take();
+                }
+                Err(outage(what, &"deadline passed"))
+            }
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let mut pipe = Pipeline::new();
+        pipe.del(key).ignore();
+        self.query("delete", &pipe).await
+    }
+}
+
+/// Whether an error means the connection should be given up: anything but
+/// an error reply about the command itself (a hand-made key of the wrong
+/// type, say). `READONLY` (the server was demoted to a replica), `LOADING`
+/// and `MASTERDOWN` are replies too, but they say this server must not be
+/// written to now: the sentinels are asked again.
+fn breaks_link(error: &RedisError) -> bool {
+    match error.kind() {
+        ErrorKind::Server(kind) => {
+            matches!(kind, ServerErrorKind::ReadOnly | ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown)
+        }
+        ErrorKind::Extension => false,
+        _ => true,
+    }
+}
+
+fn outage(what: &str, error: &dyn std::fmt::Display) -> StoreError {
+    tracing::warn!(operation = what, %error, "redis unavailable");
+    StoreError::Unavailable(format!("{what}: {error}"))
+}
+
+impl SessionStore for RedisHaStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn create(&self, user: &Name, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
+        let id = SessionId::generate();
+        let key = RedisStore::key(&id);
+        let session = Session::new(user);
+        let old = replacing.and_then(SessionId::parse).map(|old| RedisStore::key(&old));
+        let mut pipe = Pipeline::new();
+        pipe.atomic();
+        let together = !self.is_cluster();
+        if let Some(old) = old.as_ref().filter(|_| together) {
+            pipe.del(old).ignore();
+        }
+        pipe.hset_multiple(
+            &key,
+            &[("user", session.user.as_str()), ("created_at", &session.created_at.to_string()), ("requests", "0")],
+        )
+        .ignore()
+        .pexpire(&key, i64::try_from(self.shared.ttl_ms).unwrap_or(i64::MAX))
+        .ignore();
+        self.query::<()>("create", &pipe).await?;
+        if let Some(old) = old.filter(|_| !together) {
+            // On a cluster: the new session first, then the old one ends
+            // (see the module docs).
+            self.delete(&old).await?;
+        }
+        Ok((id.to_string(), session))
+    }
+
+    async fn update_with<R: Send>(
+        &self,
+        credential: &str,
+        change: Change,
+        read: impl FnOnce(SessionView<'_>) -> R + Send,
+    ) -> Result<Option<Updated<R>>, StoreError> {
+        let Some(id) = SessionId::parse(credential) else {
+            return Ok(None);
+        };
+        let key = RedisStore::key(&id);
+        let mut pipe = Pipeline::new();
+        pipe.hincr(&key, "requests", 1).ignore();
+        if let Change::AddItem { item, qty } = &change {
+            pipe.hincr(&key, format!("{CART_FIELD_PREFIX}{item}"), *qty).ignore();
+        }
+        pipe.pexpire(&key, i64::try_from(self.shared.ttl_ms).unwrap_or(i64::MAX)).ignore();
+        pipe.hgetall(&key);
+        let (fields,): (Vec<(Vec<u8>, Vec<u8>)>,) = self.query("update", &pipe).await?;
+        if !fields.iter().any(|(field, _)| field == b"user") {
+            // The pipeline made a placeholder for a dead id, as on one Redis.
+            let _ = self.delete(&key).await;
+            return Ok(None);
+        }
+        let fields: Vec<_> = fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
+        Ok(session_from_hash(&fields).map(|session| Updated { session: read(session.view()), reissued: None }))
+    }
+
+    async fn destroy(&self, credential: &str) -> Result<(), StoreError> {
+        let Some(id) = SessionId::parse(credential) else {
+            return Ok(());
+        };
+        self.delete(&RedisStore::key(&id)).await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        let mut pipe = Pipeline::new();
+        pipe.cmd("PING").ignore();
+        self.query("health", &pipe).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use local_redis::{RedisCluster, SentinelSet};
+
+    use super::*;
+
+    fn store(topology: RedisTopology) -> RedisHaStore {
+        RedisHaStore::new(&RedisHaSettings::new(topology, Duration::from_secs(60))).unwrap()
+    }
+
+    /// Asks for `sid` until it answers, every failed try within about the
+    /// deadline; returns how many tries failed.
+    async fn until_served(store: &RedisHaStore, sid: &str) -> (usize, Session) {
+        let give_up = Instant::now() + Duration::from_secs(30);
+        let mut failed = 0;
+        loop {
+            let asked = Instant::now();
+            match store.update(sid, Change::Touch).await {
+                Ok(answer) => return (failed, answer.expect("the session survived").session),
+                Err(StoreError::Unavailable(_)) => {
+                    assert!(asked.elapsed() < Duration::from_secs(3), "a request hung for {:?}", asked.elapsed());
+                    failed += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+            assert!(Instant::now() < give_up, "no primary served within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The primary dies: requests get 503 while the sentinels elect a
+    /// replica, then the same store serves from the new primary, with the
+    /// sessions that had reached the replicas.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_failover_the_store_finds_the_new_primary_without_a_restart() {
+        let mut set = SentinelSet::start().unwrap();
+        let sentinels = RedisTopology::addresses(&set.sentinel_addrs());
+        let store = store(RedisTopology::Sentinel { sentinels, master: set.master_name().into() });
+        let (sid, _) = store.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        assert_eq!(store.update(&sid, Change::Touch).await.unwrap().unwrap().session.requests, 1);
+        let old = set.primary().unwrap();
+        set.servers()[old].command(&["WAIT", "2", "2000"]).unwrap();
+
+        set.server_mut(old).kill();
+        let (failed, session) = until_served(&store, &sid).await;
+        assert!(failed > 0, "the primary died and no request noticed");
+        assert!(session.requests >= 2);
+        assert_ne!(set.primary().unwrap(), old);
+    }
+
+    /// One shard's primary dies: users on the other shards are served
+    /// throughout, and that shard's users once its replica has taken over.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_shard_touches_only_its_own_users() {
+        let mut cluster = RedisCluster::start().unwrap();
+        let store = store(RedisTopology::Cluster { seeds: RedisTopology::addresses(&cluster.seeds()) });
+        let mut sessions = Vec::new();
+        for i in 0..12 {
+            let (sid, _) = store.create(&Name::parse(&format!("user{i}")).unwrap(), None).await.unwrap();
+            let id = SessionId::parse(&sid).unwrap();
+            let shard = cluster.primary_of_slot(cluster.slot_of(&RedisStore::key(&id)).unwrap()).unwrap();
+            cluster.nodes()[shard].command(&["WAIT", "1", "2000"]).unwrap();
+            sessions.push((sid, shard));
+        }
+        let victim = sessions[0].1;
+        assert!(sessions.iter().any(|(_, shard)| *shard != victim), "every session on one shard");
+
+        cluster.node_mut(victim).kill();
+        for (sid, shard) in sessions.iter().filter(|(_, shard)| *shard != victim) {
+            let answer = store.update(sid, Change::Touch).await;
+            assert!(answer.unwrap().is_some(), "a user on shard {shard} lost service");
+        }
+        let (_, session) = until_served(&store, &sessions[0].0).await;
+        assert_eq!(session.user, "user0");
+    }
+}
