@@ -97,6 +97,11 @@ docs: deps
     cargo build --release --workspace --bins
     cargo run -p xtask -- docs
 
+# Run only the captures a page has just added (their block is still empty), then fill every figure.
+docs-new: deps
+    cargo build --release --workspace --bins
+    cargo run -p xtask -- docs --new
+
 # mdBook, built from crates.io where missing (HTML and search only: no web server).
 book-tool:
     command -v mdbook >/dev/null 2>&1 || cargo install mdbook --locked --no-default-features --features search

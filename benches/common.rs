@@ -123,6 +123,27 @@ pub fn paired_ratio(
     ratio
 }
 
+/// The median time of one call of `op`, over rounds of `batch` calls (21
+/// rounds when measuring, one under `cargo test --benches`).
+pub fn median_per_op(batch: u64, mut op: impl FnMut()) -> Duration {
+    let rounds = if measuring() { 21 } else { 1 };
+    let mut times: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            for _ in 0..batch {
+                op();
+            }
+            started.elapsed().as_secs_f64() / batch as f64
+        })
+        .collect();
+    Duration::from_secs_f64(median(&mut times))
+}
+
+/// A duration as the benches print it: ns, µs or ms.
+pub fn human_duration(duration: Duration) -> String {
+    human(duration.as_secs_f64())
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]

@@ -23,7 +23,8 @@
 //!
 //! SIZE is `empty` (no cart), `10_items`, and `near_limit` (the largest cart
 //! whose token still fits under the 4000-byte cap). The token lengths are
-//! printed before the groups run.
+//! printed before the groups run; after them, one `token cost SIZE:` line
+//! per size gives each price as the median of 21 rounds, for the book.
 //!
 //! Under `cargo test --benches` every benchmark runs once.
 
@@ -109,6 +110,35 @@ fn token(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // One line per size with every price side by side, for the book (the
+    // token chapter reads its table from these lines).
+    for (name, session) in &sessions {
+        let token = store.sign(session).unwrap();
+        let forged = other.sign(session).unwrap();
+        let sign = common::median_per_op(200, || {
+            let _ = black_box(store.sign(black_box(session)));
+        });
+        let verify = common::median_per_op(200, || {
+            let _ = black_box(store.verify(black_box(&token)));
+        });
+        let request = common::median_per_op(200, || {
+            let updated =
+                futures::executor::block_on(store.update_with(black_box(&token), Change::Touch, |s| s.requests));
+            let _ = black_box(updated);
+        });
+        let refuse = common::median_per_op(200, || {
+            let _ = black_box(store.verify(black_box(&forged)));
+        });
+        println!(
+            "token cost {name}: {} bytes, sign {}, verify {}, request {}, refuse a forged token {}",
+            token.len(),
+            common::human_duration(sign),
+            common::human_duration(verify),
+            common::human_duration(request),
+            common::human_duration(refuse)
+        );
+    }
 }
 
 criterion_group! {

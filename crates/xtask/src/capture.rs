@@ -24,8 +24,9 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+use crate::figures::{CLOSE_PREFIX, close_marker};
+
 const OPEN: &str = "<!-- capture:";
-const CLOSE: &str = "<!-- end capture -->";
 /// Where runs made for the book write their reports.
 const OUT_DIR: &str = "target/harness/docs";
 
@@ -40,6 +41,9 @@ pub struct Capture {
     /// Keep only the output lines that contain one of these texts
     /// (criterion prints much more than the summary lines a page wants).
     pub keep: Vec<String>,
+    /// The name prose figures use to read numbers from this block
+    /// (see [`crate::figures`]).
+    pub id: Option<String>,
 }
 
 /// Parses a marker line; `None` if the line is not one.
@@ -50,12 +54,14 @@ pub fn parse_marker(line: &str) -> Option<Capture> {
     let options: Vec<&str> = parts.collect();
     let keep = options.iter().filter_map(|p| p.strip_prefix("keep:")).map(|p| p.trim().to_string()).collect();
     let svg = options.iter().filter_map(|p| p.strip_prefix("svg:")).map(|p| p.trim().to_string()).collect();
-    Some(Capture { command, svg, keep })
+    let id = options.iter().find_map(|p| p.strip_prefix("id:")).map(|p| p.trim().to_string());
+    Some(Capture { command, svg, keep, id })
 }
 
 /// Re-runs every capture in every page whose path contains `filter` (all
-/// when `None`) and rewrites the pages.
-pub fn run(root: &Path, filter: Option<&str>) -> anyhow::Result<()> {
+/// when `None`), rewrites the pages, then fills every page's figures from
+/// the captures as they now are.
+pub fn run(root: &Path, filter: Option<&str>, which: Which) -> anyhow::Result<()> {
     for page in crate::markdown_files(root) {
         if filter.is_some_and(|f| !page.to_string_lossy().contains(f)) {
             continue;
@@ -64,30 +70,77 @@ pub fn run(root: &Path, filter: Option<&str>) -> anyhow::Result<()> {
         if !text.contains(OPEN) {
             continue;
         }
-        let rewritten = rewrite(root, &page, &text).with_context(|| format!("capturing {}", page.display()))?;
+        let rewritten = rewrite(root, &page, &text, which).with_context(|| format!("capturing {}", page.display()))?;
         if rewritten != text {
             std::fs::write(&page, rewritten)?;
             eprintln!("rewrote {}", page.strip_prefix(root).unwrap_or(&page).display());
         }
     }
+    fill_figures(root)
+}
+
+/// Fills every figure of every page from the captured blocks, without
+/// running anything (`cargo run -p xtask -- figures`).
+pub fn fill_figures(root: &Path) -> anyhow::Result<()> {
+    let pages = crate::read_pages(root);
+    let (captures, problems) = crate::figures::captures_by_id(&pages);
+    if let Some(problem) = problems.first() {
+        bail!("{problem}");
+    }
+    let mut unreadable = Vec::new();
+    for (file, text) in &pages {
+        let (filled, problems) = crate::figures::fill(text, &captures);
+        unreadable.extend(problems.into_iter().map(|p| format!("{file}: {p}")));
+        if filled != *text {
+            std::fs::write(root.join(file), filled)?;
+            eprintln!("filled the figures of {file}");
+        }
+    }
+    if !unreadable.is_empty() {
+        bail!("figures that could not be read:\n{}", unreadable.join("\n"));
+    }
     Ok(())
 }
 
-fn rewrite(root: &Path, page: &Path, text: &str) -> anyhow::Result<String> {
+/// Which captures [`run`] runs again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// Every capture (`just docs`).
+    All,
+    /// Only captures whose block is still empty: a page just written
+    /// (`just docs-new`). The others keep their run and their seal.
+    New,
+}
+
+fn rewrite(root: &Path, page: &Path, text: &str, which: Which) -> anyhow::Result<String> {
     let mut out = String::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         out.push_str(line);
         out.push('\n');
         let Some(capture) = parse_marker(line) else { continue };
-        // Skip the old block up to its closing marker, which must come
+        // Take the old block up to its closing marker, which must come
         // before the next capture: a page is never rewritten past it.
+        let mut old = Vec::new();
         loop {
-            match lines.next().map(str::trim) {
-                Some(CLOSE) => break,
-                Some(l) if !l.starts_with(OPEN) => {}
-                _ => bail!("`{}` has no `{CLOSE}` line before the next capture", capture.command),
+            match lines.next() {
+                Some(l) if l.trim().starts_with(CLOSE_PREFIX) => {
+                    old.push(l);
+                    break;
+                }
+                Some(l) if !l.trim().starts_with(OPEN) => old.push(l),
+                _ => bail!("`{}` has no `{CLOSE_PREFIX} …-->` line before the next capture", capture.command),
             }
+        }
+        let has_output = old
+            .iter()
+            .any(|l| !l.trim().is_empty() && !l.trim().starts_with("```") && !l.trim().starts_with(CLOSE_PREFIX));
+        if which == Which::New && has_output {
+            for l in old {
+                out.push_str(l);
+                out.push('\n');
+            }
+            continue;
         }
         eprintln!("running: {}", capture.command);
         let mut output = execute(root, &capture.command)?;
@@ -95,13 +148,14 @@ fn rewrite(root: &Path, page: &Path, text: &str) -> anyhow::Result<String> {
             let kept = |line: &&str| capture.keep.iter().any(|k| line.contains(k.as_str()));
             output = output.lines().filter(kept).map(|l| format!("{l}\n")).collect();
         }
-        out.push_str("```text\n");
-        out.push_str(&output);
+        let mut block = String::from("```text\n");
+        block.push_str(&output);
         if !output.ends_with('\n') {
-            out.push('\n');
+            block.push('\n');
         }
-        out.push_str("```\n");
-        out.push_str(CLOSE);
+        block.push_str("```\n");
+        out.push_str(&block);
+        out.push_str(&close_marker(&block));
         out.push('\n');
         for svg in &capture.svg {
             let scenario = scenario_of(&capture.command).context("svg: needs a `harness run SCENARIO` command")?;
@@ -173,7 +227,7 @@ mod tests {
     #[test]
     fn a_capture_without_its_own_end_marker_is_refused() {
         let page = "<!-- capture: harness list -->\n```text\nold```<!-- end capture -->\nkept\n<!-- capture: harness list -->\n```text\n```\n<!-- end capture -->\n";
-        let error = rewrite(Path::new("."), Path::new("page.md"), page).unwrap_err();
+        let error = rewrite(Path::new("."), Path::new("page.md"), page, Which::All).unwrap_err();
         assert!(error.to_string().contains("before the next capture"), "{error}");
     }
 
@@ -184,7 +238,8 @@ mod tests {
             Some(Capture {
                 command: "harness run node-death --users 50".into(),
                 svg: vec!["figures/nd.svg".into()],
-                keep: vec![]
+                keep: vec![],
+                id: None,
             })
         );
         assert!(parse_marker("<!-- capture: harness demo -->").unwrap().svg.is_empty());

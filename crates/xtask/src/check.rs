@@ -61,12 +61,17 @@ impl Inventory {
 /// Checks every Markdown file of the book and the README.
 pub fn check(root: &Path) -> Vec<Problem> {
     let inventory = Inventory::read(root);
-    let mut problems = Vec::new();
-    for path in crate::markdown_files(root) {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let file = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+    let pages = crate::read_pages(root);
+    let (captures, duplicate_ids) = crate::figures::captures_by_id(&pages);
+    let mut problems: Vec<Problem> =
+        duplicate_ids.into_iter().map(|what| Problem { file: "the book".into(), what }).collect();
+    for (file, text) in &pages {
+        let path = root.join(file);
         let mut report = |what: String| problems.push(Problem { file: file.clone(), what });
-        for target in links(&text) {
+        for what in crate::figures::check_page(text, &captures) {
+            report(what);
+        }
+        for target in links(text) {
             let file_part = target.split('#').next().unwrap_or_default();
             if file_part.is_empty() {
                 continue;
@@ -76,7 +81,7 @@ pub fn check(root: &Path) -> Vec<Problem> {
                 report(format!("link to a missing file: {target}"));
             }
         }
-        for code in code_spans(&text) {
+        for code in code_spans(text) {
             for what in stale_commands(&code, &inventory) {
                 report(what);
             }

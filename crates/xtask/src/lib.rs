@@ -4,12 +4,17 @@
 //! - [`capture`]: `just docs` runs every command the book shows output of,
 //!   and writes that output (and the SVG chart it made) back into the page,
 //!   so every figure in the book comes from a run of the project's own code.
+//! - [`figures`]: numbers in prose are read from those captures, not typed:
+//!   `just docs` fills them in, and the check below fails on one that was
+//!   edited by hand, left stale, or never came from a capture.
 //! - [`check`]: a test (run by `just test`) that fails on a link to a file
-//!   that does not exist, or on an example command that names an example,
-//!   scenario, recipe, bench or binary the project no longer has.
+//!   that does not exist, on an example command that names an example,
+//!   scenario, recipe, bench or binary the project no longer has, and on a
+//!   figure that no capture backs.
 
 pub mod capture;
 pub mod check;
+pub mod figures;
 
 use std::path::{Path, PathBuf};
 
@@ -35,4 +40,15 @@ pub fn markdown_files(root: &Path) -> Vec<PathBuf> {
     }
     files.sort();
     files
+}
+
+/// Every page of the book and the README, as (path relative to the root, text).
+pub fn read_pages(root: &Path) -> Vec<(String, String)> {
+    markdown_files(root)
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            (path.strip_prefix(root).unwrap_or(&path).display().to_string(), text)
+        })
+        .collect()
 }
