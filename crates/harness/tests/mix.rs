@@ -12,15 +12,19 @@ use harness::{Kind, Mix, Side, scenario};
 
 const ALL_TWINS: &[Side] = &[Side::Stateful, Side::Stateless, Side::Token];
 
+// Under round-robin most of the stateful twin's requests meet a node that
+// does not know the session, so its users seldom get as far as a read at
+// this size; a dead node shows the loss every time: its users log in again
+// elsewhere and read back files that were on its disk.
 #[test]
-fn files_uploaded_on_one_stateful_node_are_unreachable_through_another_and_shared_ones_are_not() {
+fn files_on_a_dead_stateful_node_are_unreachable_and_shared_ones_are_not() {
     let mix = Mix::of(&[Kind::Files]);
-    let report = common::run_mix(&scenario::RoundRobin, ALL_TWINS, 24, 4, mix);
+    let report = common::run_mix(&scenario::NodeDeath, ALL_TWINS, 24, 4, mix);
 
     let stateful = common::side(&report, Side::Stateful);
     let (unreachable, uploaded) = (stateful.kinds.files_unreachable.unwrap(), stateful.kinds.files_uploaded.unwrap());
     assert!(uploaded > 0, "{:#?}", stateful.kinds);
-    assert!(unreachable > 0, "round-robin reads of files on another node's disk: {:#?}", stateful.kinds);
+    assert!(unreachable > 0, "files on the killed node's disk: {:#?}", stateful.kinds);
     for side in [Side::Stateless, Side::Token] {
         let row = common::side(&report, side);
         assert!(

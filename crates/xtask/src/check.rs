@@ -58,6 +58,10 @@ impl Inventory {
     }
 }
 
+/// Chapters written before their runs were captured: links and commands
+/// are checked, figures are not (they are still empty).
+const DRAFTS: &str = "docs/drafts/";
+
 /// Checks every Markdown file of the book and the README.
 pub fn check(root: &Path) -> Vec<Problem> {
     let inventory = Inventory::read(root);
@@ -68,8 +72,12 @@ pub fn check(root: &Path) -> Vec<Problem> {
     for (file, text) in &pages {
         let path = root.join(file);
         let mut report = |what: String| problems.push(Problem { file: file.clone(), what });
-        for what in crate::figures::check_page(text, &captures) {
-            report(what);
+        // A draft chapter (docs/drafts/, not in the book yet) keeps its
+        // captures empty until `just docs-new` runs them.
+        if !file.starts_with(DRAFTS) {
+            for what in crate::figures::check_page(text, &captures) {
+                report(what);
+            }
         }
         for target in links(text) {
             let file_part = target.split('#').next().unwrap_or_default();

@@ -98,6 +98,8 @@ async fn healthz_names_each_kinds_backend() {
         serde_json::json!({
             "node": "stateful-0", "store": "memory", "status": "ok",
             "orders": "memory", "rooms": "memory", "files": "dir",
+            // The RAM store's counters (an unbounded store names no bound).
+            "sessions": 0, "evicted": 0,
         })
     );
 }
