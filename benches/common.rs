@@ -139,11 +139,6 @@ pub fn median_per_op(batch: u64, mut op: impl FnMut()) -> Duration {
     Duration::from_secs_f64(median(&mut times))
 }
 
-/// A duration as the benches print it: ns, µs or ms.
-pub fn human_duration(duration: Duration) -> String {
-    human(duration.as_secs_f64())
-}
-
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]

@@ -419,7 +419,7 @@ impl SessionStore for RedisHaStore {
         let key = RedisStore::key(&id);
         let mut pipe = Pipeline::new();
         pipe.cmd("EVAL").arg(crate::redis::TAKE_CART).arg(1).arg(&key).arg(self.shared.ttl_ms);
-        let (fields,): (Option<Vec<(Vec<u8>, Vec<u8>)>>,) = self.query("take cart", &pipe).await?;
+        let (fields,): (Option<HashFields>,) = self.query("take cart", &pipe).await?;
         let Some(fields) = fields else {
             return Ok(None);
         };
@@ -440,6 +440,9 @@ impl SessionStore for RedisHaStore {
         self.query("health", &pipe).await
     }
 }
+
+/// A session hash as redis-rs reads it: field and value pairs.
+type HashFields = Vec<(Vec<u8>, Vec<u8>)>;
 
 #[cfg(test)]
 mod tests {
