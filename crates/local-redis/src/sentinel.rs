@@ -212,7 +212,12 @@ mod tests {
         let primary_port = set.servers()[old].port();
         set.servers()[old].command(&["SET", "k", "v"]).unwrap();
         set.servers()[old].command(&["WAIT", "2", "2000"]).unwrap();
-        assert_eq!(set.servers()[1].command(&["GET", "k"]).unwrap(), "v");
+        // WAIT gives up after its timeout on a busy machine: poll the replica.
+        let deadline = std::time::Instant::now() + SETTLE;
+        while set.servers()[1].command(&["GET", "k"]).unwrap() != "v" {
+            assert!(std::time::Instant::now() < deadline, "the replica never got the write");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         assert!(set.servers()[1].command(&["SET", "k", "w"]).unwrap_err().to_string().starts_with("READONLY"));
 
         set.server_mut(old).kill();
