@@ -56,7 +56,7 @@ pub fn memory_store_with(count: usize) -> (MemoryStore, Vec<String>) {
     let store = MemoryStore::new(Duration::from_secs(3600));
     let mut credentials = Vec::with_capacity(count);
     for n in 0..count {
-        let (credential, _) = futures::executor::block_on(store.create(&user(n), None)).unwrap();
+        let (credential, _) = futures::executor::block_on(store.create(&user(n), "node-a", None)).unwrap();
         credentials.push(credential);
     }
     (store, credentials)
@@ -166,7 +166,7 @@ pub async fn seed_redis(
     let mut credentials = Vec::with_capacity(count);
     let mut raw_keys = Vec::with_capacity(count);
     for n in 0..count {
-        let (credential, _) = store.create(&user(n), None).await.unwrap();
+        let (credential, _) = store.create(&user(n), "node-a", None).await.unwrap();
         let session = store.update(&credential, Change::Touch).await.unwrap().unwrap().session;
         let key = format!("raw:{credential}");
         let () = redis::cmd("SET")

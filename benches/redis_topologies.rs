@@ -37,7 +37,7 @@ const TTL: Duration = Duration::from_secs(3600);
 async fn sessions_in<S: SessionStore>(store: &S, count: usize) -> Arc<Vec<String>> {
     let mut credentials = Vec::with_capacity(count);
     for n in 0..count {
-        credentials.push(store.create(&common::user(n), None).await.unwrap().0);
+        credentials.push(store.create(&common::user(n), "node-a", None).await.unwrap().0);
     }
     Arc::new(credentials)
 }

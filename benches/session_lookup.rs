@@ -414,8 +414,8 @@ fn postgres_one_in_flight(c: &mut Criterion) {
         let mut credentials = Vec::with_capacity(REDIS_SESSIONS);
         let mut redis_credentials = Vec::with_capacity(REDIS_SESSIONS);
         for n in 0..REDIS_SESSIONS {
-            credentials.push(store.create(&common::user(n), None).await.unwrap().0);
-            redis_credentials.push(redis_store.create(&common::user(n), None).await.unwrap().0);
+            credentials.push(store.create(&common::user(n), "node-a", None).await.unwrap().0);
+            redis_credentials.push(redis_store.create(&common::user(n), "node-a", None).await.unwrap().0);
         }
         let (client, connection) = tokio_postgres::connect(&postgres.url(), tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(connection);

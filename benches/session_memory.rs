@@ -58,7 +58,7 @@ fn measure(count: usize, items: usize) {
         .map(|item| Change::AddItem { item: sessions::Name::parse(item).unwrap(), qty: 3 })
         .collect();
     for n in 0..count {
-        let (credential, _) = futures::executor::block_on(store.create(&common::user(n), None)).unwrap();
+        let (credential, _) = futures::executor::block_on(store.create(&common::user(n), "node-a", None)).unwrap();
         let mut session = None;
         for change in &carts {
             session = store.update_now(&credential, change, |s| s.to_session());

@@ -31,7 +31,7 @@ fn store() -> &'static (MemoryStore, Vec<String>) {
     STORE.get_or_init(|| {
         let store = MemoryStore::new(Duration::from_secs(24 * 3600));
         let user = Name::parse("fuzz").unwrap();
-        let issued = (0..8).map(|_| now(store.create(&user, None)).unwrap().0).collect();
+        let issued = (0..8).map(|_| now(store.create(&user, "node-a", None)).unwrap().0).collect();
         (store, issued)
     })
 }

@@ -58,6 +58,10 @@ pub enum ApiError {
     /// (a shared-state server given no URL for its service).
     #[error("{0} not configured on this node")]
     NotConfigured(&'static str),
+    /// 501: this twin's session store cannot do this by its design; the
+    /// text says why.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl From<StoreError> for ApiError {
@@ -65,6 +69,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Unavailable(_) => ApiError::StoreUnavailable,
             StoreError::TooLarge(_) => ApiError::BadRequest("cart too large: the session would not fit in its cookie"),
+            StoreError::Unsupported(why) => ApiError::Unsupported(why),
         }
     }
 }
@@ -112,7 +117,7 @@ impl ResponseError for ApiError {
             | ApiError::QueueUnavailable
             | ApiError::BrokerUnavailable
             | ApiError::FilesUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::NotConfigured(_) | ApiError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 

@@ -96,7 +96,7 @@ async fn login<S: SessionStore>(
         .map_err(|_| ApiError::BadRequest("user must be 1 to 64 characters of A-Z a-z 0-9 _ . -"))?;
     // A login always starts a fresh session; the one the client came with
     // (if any) ends in the same step, so a planted cookie is worth nothing.
-    let (credential, session) = store.create(&user, credential(&req).as_deref()).await?;
+    let (credential, session) = store.create(&user, &node.0, credential(&req).as_deref()).await?;
     tracing::debug!(user = %session.user, "login");
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(credential))

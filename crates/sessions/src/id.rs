@@ -16,6 +16,20 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
+/// Characters in a session's handle ([`handle`]).
+pub const HANDLE_LEN: usize = 16;
+
+/// A session's handle: the first 64 bits of the SHA-256 of `secret` (what
+/// names the session: its id), in lowercase hex. It tells sessions apart in
+/// `GET /sessions` and in logs, and cannot be turned back into the secret,
+/// so showing it to the user (or anyone) gives nothing away.
+pub fn handle(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest[..HANDLE_LEN / 2].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// The base64url alphabet, in digit order.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 /// Marks a byte outside the alphabet in [`DIGITS`].

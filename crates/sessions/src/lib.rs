@@ -71,6 +71,6 @@ pub use postgres::{PostgresSettings, PostgresStore};
 pub use redis::{RedisSettings, RedisStore};
 pub use redis_ha::{RedisHaSettings, RedisHaStore, RedisTopology, WaitReplicas};
 pub use session::{Name, NameError, Session, now_ms};
-pub use store::{Change, SessionStore, StoreError, Updated};
+pub use store::{Change, DEFAULT_MAX_AGE, Ended, Listed, Reach, SessionInfo, SessionStore, StoreError, Updated};
 pub use token::{TokenKey, TokenKeyError, TokenStore};
 pub use view::SessionView;

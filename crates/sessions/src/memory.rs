@@ -100,6 +100,9 @@ pub struct MemoryStore {
 struct Inner {
     shards: Vec<Mutex<Shard>>,
     ttl: Duration,
+    /// Absolute lifetime of a session, in nanoseconds (set once, by
+    /// [`MemoryStore::with_max_age`], before the store is shared).
+    max_age_ns: AtomicU64,
     /// The most sessions held (see the module docs).
     max_sessions: usize,
     /// Sessions held, and the one each login in progress is about to add.
@@ -301,6 +304,7 @@ impl MemoryStore {
         let inner = Arc::new(Inner {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             ttl,
+            max_age_ns: AtomicU64::new(nanos(crate::store::DEFAULT_MAX_AGE)),
             max_sessions: max_sessions.max(1),
             held: AtomicUsize::new(0),
             evicted: AtomicU64::new(0),
@@ -316,6 +320,14 @@ impl MemoryStore {
             .spawn(move || sweep_until_dropped(&weak, every))
             .expect("cannot start the session sweeper thread");
         MemoryStore { inner }
+    }
+
+    /// The same store with sessions ending `max_age` after their login,
+    /// however active ([`DEFAULT_MAX_AGE`](crate::store::DEFAULT_MAX_AGE)
+    /// by default).
+    pub fn with_max_age(self, max_age: Duration) -> MemoryStore {
+        self.inner.max_age_ns.store(nanos(max_age), Ordering::Relaxed);
+        self
     }
 
     /// Live sessions held now (expired ones not yet swept included).
@@ -506,6 +518,11 @@ impl Inner {
     }
 }
 
+/// A duration in nanoseconds, saturating.
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 fn sweep_until_dropped(inner: &Weak<Inner>, every: Duration) {
     for shard in (0..SHARDS).cycle() {
         std::thread::sleep(every);
@@ -584,7 +601,7 @@ impl SessionStore for MemoryStore {
         "memory"
     }
 
-    async fn create(&self, user: &Name, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
+    async fn create(&self, user: &Name, _node: &str, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
         Ok(self.create_now(user, replacing))
     }
 

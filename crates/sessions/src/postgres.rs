@@ -149,6 +149,9 @@ pub struct PostgresSettings {
     pub url: String,
     /// Idle timeout of a session.
     pub ttl: Duration,
+    /// Absolute lifetime of a session, however active
+    /// ([`DEFAULT_MAX_AGE`](crate::store::DEFAULT_MAX_AGE) by default).
+    pub max_age: Duration,
     /// Deadline for one store operation, pool checkout and connecting
     /// included.
     pub timeout: Duration,
@@ -166,6 +169,7 @@ impl PostgresSettings {
         PostgresSettings {
             url: url.into(),
             ttl,
+            max_age: crate::store::DEFAULT_MAX_AGE,
             timeout: Duration::from_secs(1),
             pool_size: 16,
             sweep_every: (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)),
@@ -293,7 +297,7 @@ impl SessionStore for PostgresStore {
         "postgres"
     }
 
-    async fn create(&self, user: &Name, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
+    async fn create(&self, user: &Name, _node: &str, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
         let id = SessionId::generate().to_string();
         let session = Session::new(user);
         let old = replacing.and_then(SessionId::parse).map(|old| old.to_string());
@@ -438,7 +442,7 @@ mod tests {
         let database = url.rsplit('/').next().unwrap().to_string();
         let store = store_on(url, Duration::from_millis(200));
         for _ in 0..50 {
-            store.create(&name("churn"), None).await.unwrap();
+            store.create(&name("churn"), "node-a", None).await.unwrap();
         }
         let columns = server.psql(&database, "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'sessions'").unwrap();
         assert_eq!(columns, "id,user_name,created_at,requests,cart,expires_at");
@@ -457,7 +461,7 @@ mod tests {
     async fn an_outage_is_unavailable_within_the_deadline_and_passes_by_itself() {
         let mut server = PostgresServer::start().unwrap();
         let store = store_on(server.url(), Duration::from_secs(60));
-        let (sid, _) = store.create(&name("alice"), None).await.unwrap();
+        let (sid, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
         store.update(&sid, Change::AddItem { item: name("book"), qty: 2 }).await.unwrap().unwrap();
         for outage in ["stopped", "frozen"] {
             match outage {
@@ -466,7 +470,10 @@ mod tests {
             }
             let started = Instant::now();
             assert!(matches!(store.update(&sid, Change::Touch).await, Err(StoreError::Unavailable(_))), "{outage}");
-            assert!(matches!(store.create(&name("bob"), None).await, Err(StoreError::Unavailable(_))), "{outage}");
+            assert!(
+                matches!(store.create(&name("bob"), "node-a", None).await, Err(StoreError::Unavailable(_))),
+                "{outage}"
+            );
             assert!(matches!(store.destroy(&sid).await, Err(StoreError::Unavailable(_))), "{outage}");
             assert!(matches!(store.health().await, Err(StoreError::Unavailable(_))), "{outage}");
             let waited = started.elapsed();
@@ -497,8 +504,8 @@ mod tests {
         let url = server.create_database().unwrap();
         let database = url.rsplit('/').next().unwrap().to_string();
         let store = store_on(url, Duration::from_secs(60));
-        let (good, _) = store.create(&name("alice"), None).await.unwrap();
-        let (bad, _) = store.create(&name("bob"), None).await.unwrap();
+        let (good, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
+        let (bad, _) = store.create(&name("bob"), "node-a", None).await.unwrap();
         server.psql(&database, &format!("UPDATE sessions SET user_name = 'not a name' WHERE id = '{bad}'")).unwrap();
         assert!(matches!(store.update(&bad, Change::Touch).await, Err(StoreError::Unavailable(_))));
         assert_eq!(store.update(&good, Change::Touch).await.unwrap().unwrap().session.requests, 1);

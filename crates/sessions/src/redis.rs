@@ -137,6 +137,9 @@ pub struct RedisSettings {
     pub url: String,
     /// Idle timeout of a session.
     pub ttl: Duration,
+    /// Absolute lifetime of a session, however active
+    /// ([`DEFAULT_MAX_AGE`](crate::store::DEFAULT_MAX_AGE) by default).
+    pub max_age: Duration,
     /// Deadline for one store operation, connecting included.
     pub timeout: Duration,
     /// Most connections the pool opens.
@@ -148,7 +151,13 @@ impl RedisSettings {
     /// one-second deadline (so an outage answers 503 within about a second)
     /// and a pool of 16.
     pub fn new(url: impl Into<String>, ttl: Duration) -> RedisSettings {
-        RedisSettings { url: url.into(), ttl, timeout: Duration::from_secs(1), pool_size: 16 }
+        RedisSettings {
+            url: url.into(),
+            ttl,
+            max_age: crate::store::DEFAULT_MAX_AGE,
+            timeout: Duration::from_secs(1),
+            pool_size: 16,
+        }
     }
 }
 
@@ -410,7 +419,7 @@ impl SessionStore for RedisStore {
         "redis"
     }
 
-    async fn create(&self, user: &Name, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
+    async fn create(&self, user: &Name, _node: &str, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
         let id = SessionId::generate();
         let key = Self::key(&id);
         let session = Session::new(user);
@@ -512,7 +521,7 @@ mod tests {
     async fn asking_for_a_dead_session_leaves_no_key_behind() {
         let redis = local_redis::RedisServer::start().unwrap();
         let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
-        let (live, _) = store.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        let (live, _) = store.create(&Name::parse("alice").unwrap(), "node-a", None).await.unwrap();
         store.destroy(&live).await.unwrap();
         let made_up = SessionId::generate().to_string();
         let book = Change::AddItem { item: Name::parse("book").unwrap(), qty: 1 };
@@ -533,7 +542,7 @@ mod tests {
         let mut sessions = Vec::new();
         for i in 0..20 {
             let user = Name::parse(&format!("user{i}")).unwrap();
-            let (sid, _) = store.create(&user, None).await.unwrap();
+            let (sid, _) = store.create(&user, "node-a", None).await.unwrap();
             // Every fourth user gets a cart of about 10 KiB.
             for item in 0..if i % 4 == 0 { 200 } else { 0 } {
                 let item = Name::parse(&format!("item-{item:04}-{}", "x".repeat(40))).unwrap();
@@ -560,7 +569,7 @@ mod tests {
             RedisStore::new(&RedisSettings::new(url, Duration::from_secs(60))).unwrap()
         };
         let (db3, db0, wrong) = (at(":s3cret", 3), at(":s3cret", 0), at(":wrong", 3));
-        let (sid, _) = db3.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        let (sid, _) = db3.create(&Name::parse("alice").unwrap(), "node-a", None).await.unwrap();
         assert_eq!(db3.update(&sid, Change::Touch).await.unwrap().unwrap().session.requests, 1);
         assert!(db0.update(&sid, Change::Touch).await.unwrap().is_none());
         assert!(matches!(wrong.update(&sid, Change::Touch).await, Err(StoreError::Unavailable(_))));
@@ -576,7 +585,7 @@ mod tests {
         let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
         let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let first = runtime();
-        let (sid, _) = first.block_on(store.create(&Name::parse("alice").unwrap(), None)).unwrap();
+        let (sid, _) = first.block_on(store.create(&Name::parse("alice").unwrap(), "node-a", None)).unwrap();
         drop(first);
         let answer = runtime().block_on(store.update(&sid, Change::Touch)).unwrap();
         assert_eq!(answer.unwrap().session.requests, 1);
@@ -592,7 +601,7 @@ mod tests {
         let other = local_redis::RedisServer::start().unwrap();
         let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
         let alice = Name::parse("alice").unwrap();
-        let (sid, _) = store.create(&alice, None).await.unwrap();
+        let (sid, _) = store.create(&alice, "node-a", None).await.unwrap();
         let connections = || {
             let info = redis.command(&["INFO", "stats"]).unwrap();
             let line = info.lines().find_map(|l| l.strip_prefix("total_connections_received:")).unwrap();
@@ -602,11 +611,11 @@ mod tests {
 
         redis.command(&["REPLICAOF", "127.0.0.1", &other.port().to_string()]).unwrap();
         assert!(matches!(store.update(&sid, Change::Touch).await, Err(StoreError::Unavailable(_))));
-        assert!(matches!(store.create(&alice, Some(&sid)).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.create(&alice, "node-a", Some(&sid)).await, Err(StoreError::Unavailable(_))));
         assert!(matches!(store.destroy(&sid).await, Err(StoreError::Unavailable(_))));
 
         redis.command(&["REPLICAOF", "NO", "ONE"]).unwrap();
-        let (fresh, _) = store.create(&alice, None).await.unwrap();
+        let (fresh, _) = store.create(&alice, "node-a", None).await.unwrap();
         assert_eq!(store.update(&fresh, Change::Touch).await.unwrap().unwrap().session.requests, 1);
         // Each command above on the demoted server went out on a connection
         // of its own: READONLY broke each one.
@@ -619,7 +628,7 @@ mod tests {
     async fn a_key_of_the_wrong_type_fails_only_its_own_request() {
         let redis = local_redis::RedisServer::start().unwrap();
         let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
-        let (good, _) = store.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        let (good, _) = store.create(&Name::parse("alice").unwrap(), "node-a", None).await.unwrap();
         let bad = SessionId::generate();
         redis.command(&["SET", &RedisStore::key(&bad), "not a hash"]).unwrap();
         let bad = bad.to_string();

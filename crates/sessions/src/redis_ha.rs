@@ -134,6 +134,9 @@ pub struct RedisHaSettings {
     pub topology: RedisTopology,
     /// Idle timeout of a session.
     pub ttl: Duration,
+    /// Absolute lifetime of a session, however active
+    /// ([`DEFAULT_MAX_AGE`](crate::store::DEFAULT_MAX_AGE) by default).
+    pub max_age: Duration,
     /// Deadline for one store operation, connecting, retries and
     /// redirections included.
     pub timeout: Duration,
@@ -145,7 +148,13 @@ pub struct RedisHaSettings {
 impl RedisHaSettings {
     /// Settings with a one-second deadline, as [`RedisSettings`](crate::RedisSettings).
     pub fn new(topology: RedisTopology, ttl: Duration) -> RedisHaSettings {
-        RedisHaSettings { topology, ttl, timeout: Duration::from_secs(1), wait_replicas: None }
+        RedisHaSettings {
+            topology,
+            ttl,
+            max_age: crate::store::DEFAULT_MAX_AGE,
+            timeout: Duration::from_secs(1),
+            wait_replicas: None,
+        }
     }
 }
 
@@ -344,7 +353,7 @@ impl SessionStore for RedisHaStore {
         "redis"
     }
 
-    async fn create(&self, user: &Name, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
+    async fn create(&self, user: &Name, _node: &str, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
         let id = SessionId::generate();
         let key = RedisStore::key(&id);
         let session = Session::new(user);
@@ -484,7 +493,7 @@ mod tests {
         let mut set = SentinelSet::start().unwrap();
         let sentinels = RedisTopology::addresses(&set.sentinel_addrs());
         let store = store(RedisTopology::Sentinel { sentinels, master: set.master_name().into() });
-        let (sid, _) = store.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        let (sid, _) = store.create(&Name::parse("alice").unwrap(), "node-a", None).await.unwrap();
         assert_eq!(store.update(&sid, Change::Touch).await.unwrap().unwrap().session.requests, 1);
         let old = set.primary().unwrap();
         set.servers()[old].command(&["WAIT", "2", "2000"]).unwrap();
@@ -510,7 +519,7 @@ mod tests {
         let timeout = Duration::from_millis(300);
         settings.wait_replicas = Some(WaitReplicas { replicas: 2, timeout });
         let store = RedisHaStore::new(&settings).unwrap();
-        let (sid, _) = store.create(&Name::parse("alice").unwrap(), None).await.unwrap();
+        let (sid, _) = store.create(&Name::parse("alice").unwrap(), "node-a", None).await.unwrap();
         let key = RedisStore::key(&SessionId::parse(&sid).unwrap());
         for replica in &set.servers()[1..] {
             assert_eq!(replica.command(&["HGET", &key, "user"]).unwrap(), "alice");
@@ -547,7 +556,7 @@ mod tests {
         let store = store(RedisTopology::Cluster { seeds: RedisTopology::addresses(&cluster.seeds()) });
         let mut sessions = Vec::new();
         for i in 0..12 {
-            let (sid, _) = store.create(&Name::parse(&format!("user{i}")).unwrap(), None).await.unwrap();
+            let (sid, _) = store.create(&Name::parse(&format!("user{i}")).unwrap(), "node-a", None).await.unwrap();
             let id = SessionId::parse(&sid).unwrap();
             let shard = cluster.primary_of_slot(cluster.slot_of(&RedisStore::key(&id)).unwrap()).unwrap();
             cluster.nodes()[shard].command(&["WAIT", "1", "2000"]).unwrap();

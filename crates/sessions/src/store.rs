@@ -11,9 +11,14 @@
 //! client with every answer.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::session::{Name, Session};
 use crate::view::SessionView;
+
+/// A session's absolute lifetime unless told otherwise: twelve hours after
+/// its login it ends, however active it is (`--session-max-age`).
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// A change an authenticated request makes. Every one of them also counts
 /// the request and renews the session's idle TTL.
@@ -51,6 +56,69 @@ pub enum StoreError {
     /// The change would make the session larger than the store can carry.
     #[error("session too large: {0}")]
     TooLarge(String),
+    /// This store cannot do what was asked, by its design (the token store
+    /// cannot end sessions it does not hold without a deny list). The text
+    /// says why, in words a client may read.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// One of a user's live sessions, as `GET /sessions` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// A short name for the session that is safe to show and to log: see
+    /// [`SessionStore::handle`]. Never the credential.
+    pub handle: String,
+    /// When the session was created, Unix milliseconds.
+    pub created_at: u64,
+    /// When it was last used, Unix milliseconds (a store that keeps only
+    /// an idle deadline derives it: the deadline minus the idle TTL).
+    pub last_seen: u64,
+    /// The node that created it, where the store records it; `None` where
+    /// it does not (the RAM store: every session it holds is this node's).
+    pub node: Option<String>,
+}
+
+/// How far a listing or [`SessionStore::end_all`] reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// The caller's own session only: the store keeps no list of a user's
+    /// sessions (the token store's listing).
+    Caller,
+    /// Only the sessions this node holds: other nodes may hold more of the
+    /// user's sessions, and they live on (the RAM store).
+    Node,
+    /// Every session of the user, whichever node serves it next.
+    Everywhere,
+}
+
+impl Reach {
+    /// As the API shows it: `"caller"`, `"node"` or `"everywhere"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reach::Caller => "caller",
+            Reach::Node => "node",
+            Reach::Everywhere => "everywhere",
+        }
+    }
+}
+
+/// What [`SessionStore::sessions`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The user's live sessions, oldest first.
+    pub sessions: Vec<SessionInfo>,
+    /// How far the store could look.
+    pub reach: Reach,
+}
+
+/// What [`SessionStore::end_all`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// Sessions ended, the caller's own included.
+    pub count: u64,
+    /// Where they were ended.
+    pub reach: Reach,
 }
 
 /// Where sessions live. Implemented by the RAM store, the Redis store and
@@ -69,9 +137,13 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
     /// Starts a new, empty session for `user`. When `replacing` names a live
     /// session, that one ends in the same step (session fixation defence).
     /// Returns the new credential and session.
+    ///
+    /// `node` is the name of the node serving the login; a store that lists
+    /// sessions with their node ([`SessionInfo::node`]) keeps it.
     fn create(
         &self,
         user: &Name,
+        node: &str,
         replacing: Option<&str>,
     ) -> impl Future<Output = Result<(String, Session), StoreError>> + Send;
 
@@ -117,6 +189,48 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
 
     /// Ends the session behind `credential`; ending an unknown one is fine.
     fn destroy(&self, credential: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The handle of the session behind `credential` ([`SessionInfo::handle`]):
+    /// a one-way digest of what names the session, so that showing it gives
+    /// nothing away. `None` for a credential the store could not have issued.
+    /// By default [`crate::id::handle`] of the credential; the token store
+    /// digests the token's id instead, which stays the same across
+    /// re-issues.
+    fn handle(&self, credential: &str) -> Option<String> {
+        Some(crate::id::handle(credential))
+    }
+
+    /// The live sessions of `user`, oldest first: never one that has
+    /// expired (idle or past its absolute lifetime) or ended. `current` is
+    /// the caller's credential, already checked by an
+    /// [`update_with`](Self::update_with); a store that cannot list (the
+    /// token store) lists that one alone.
+    fn sessions(&self, user: &Name, current: &str) -> impl Future<Output = Result<Listed, StoreError>> + Send {
+        let _ = (user, current);
+        async { Err(StoreError::Unsupported("this store cannot list sessions")) }
+    }
+
+    /// Ends every session of `user` the store can reach, `current` (the
+    /// caller's, already checked) included, and says how many and how far
+    /// ([`Reach`]). A login racing with it may survive where the store
+    /// documents so.
+    fn end_all(&self, user: &Name, current: &str) -> impl Future<Output = Result<Ended, StoreError>> + Send {
+        let _ = (user, current);
+        async { Err(StoreError::Unsupported("this store cannot end every session of a user")) }
+    }
+
+    /// Ends the session of `user` whose [handle](Self::handle) is `handle`.
+    /// `Ok(false)`: no live session of this user has it (another user's
+    /// handle answers exactly like an unknown one).
+    fn end_one(
+        &self,
+        user: &Name,
+        current: &str,
+        handle: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = (user, current, handle);
+        async { Err(StoreError::Unsupported("this store cannot end one session by its handle")) }
+    }
 
     /// Whether the store can serve requests now.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -178,6 +178,8 @@ impl Claims {
 pub struct TokenStore {
     shared: Arc<Shared>,
     revocation: Option<RedisStore>,
+    /// Absolute lifetime of a session, in milliseconds after its login.
+    max_age_ms: u64,
 }
 
 struct Shared {
@@ -204,7 +206,16 @@ impl TokenStore {
                 ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             }),
             revocation: None,
+            max_age_ms: u64::try_from(crate::store::DEFAULT_MAX_AGE.as_millis()).unwrap_or(u64::MAX),
         }
+    }
+
+    /// The same store with sessions ending `max_age` after their login,
+    /// however often their token was re-issued
+    /// ([`DEFAULT_MAX_AGE`](crate::store::DEFAULT_MAX_AGE) by default).
+    pub fn with_max_age(mut self, max_age: Duration) -> TokenStore {
+        self.max_age_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+        self
     }
 
     /// Adds the deny list in the Redis at `url`: logout then refuses the
@@ -315,7 +326,7 @@ impl SessionStore for TokenStore {
         "token"
     }
 
-    async fn create(&self, user: &Name, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
+    async fn create(&self, user: &Name, _node: &str, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
         // Without a deny list the replaced token cannot be ended: it stays
         // valid until it expires (see the module docs).
         if let Some(old) = replacing.and_then(|credential| self.check(credential)) {

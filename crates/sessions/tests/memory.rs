@@ -13,7 +13,7 @@ async fn expired_sessions_are_freed_without_being_looked_up() {
     // Login churn: many sessions that nobody uses again (created well
     // within the TTL, even on a busy machine).
     for _ in 0..20_000 {
-        store.create(&user, None).await.unwrap();
+        store.create(&user, "node-a", None).await.unwrap();
     }
     assert_eq!(store.len(), 20_000);
     // The sweeper thread must bring the count back to zero by itself.
@@ -27,7 +27,7 @@ async fn expired_sessions_are_freed_without_being_looked_up() {
 #[tokio::test]
 async fn an_expired_session_is_gone_even_before_the_sweep() {
     let store = MemoryStore::new(Duration::from_millis(1));
-    let (sid, _) = store.create(&Name::parse("x").unwrap(), None).await.unwrap();
+    let (sid, _) = store.create(&Name::parse("x").unwrap(), "node-a", None).await.unwrap();
     // Past the TTL on the store's clock, which moves in steps.
     let created = Instant::now();
     while created.elapsed() < Duration::from_millis(2) + 2 * MemoryStore::clock_tick() {
@@ -48,7 +48,7 @@ fn a_login_flood_cannot_grow_the_store_past_its_bound() {
         for _ in 0..THREADS {
             scope.spawn(|| {
                 for _ in 0..LOGINS {
-                    futures::executor::block_on(store.create(&user, None)).unwrap();
+                    futures::executor::block_on(store.create(&user, "node-a", None)).unwrap();
                 }
                 flooding.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             });
@@ -81,10 +81,10 @@ async fn the_least_recently_used_are_evicted_first_and_then_find_nothing() {
     const MAX: usize = 50;
     let store = MemoryStore::with_max_sessions(Duration::from_secs(60), MAX);
     let user = Name::parse("u").unwrap();
-    let (honest, _) = store.create(&user, None).await.unwrap();
+    let (honest, _) = store.create(&user, "node-a", None).await.unwrap();
     let mut idle = Vec::new();
     for _ in 1..MAX {
-        idle.push(store.create(&user, None).await.unwrap().0);
+        idle.push(store.create(&user, "node-a", None).await.unwrap().0);
     }
     next_tick();
     assert!(store.update(&honest, Change::Touch).await.unwrap().is_some());
@@ -92,7 +92,7 @@ async fn the_least_recently_used_are_evicted_first_and_then_find_nothing() {
     // As many logins as idle sessions: they go, the one in use stays.
     let mut flood = Vec::new();
     for _ in 1..MAX {
-        flood.push(store.create(&user, None).await.unwrap().0);
+        flood.push(store.create(&user, "node-a", None).await.unwrap().0);
     }
     assert_eq!((store.len(), store.evicted()), (MAX, (MAX - 1) as u64));
     for sid in &idle {

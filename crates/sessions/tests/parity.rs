@@ -92,7 +92,7 @@ async fn request<S: SessionStore>(store: &S, sid: &mut String, change: Change) -
 }
 
 async fn a_new_session_is_empty_and_counts_requests<S: SessionStore>(s: Subject<S>) {
-    let (mut sid, created) = s.store.create(&name("alice"), None).await.unwrap();
+    let (mut sid, created) = s.store.create(&name("alice"), "node-a", None).await.unwrap();
     assert_eq!(created.user, "alice");
     assert_eq!(created.requests, 0);
     assert!(created.cart.is_empty());
@@ -106,7 +106,7 @@ async fn a_new_session_is_empty_and_counts_requests<S: SessionStore>(s: Subject<
 }
 
 async fn cart_adds_accumulate<S: SessionStore>(s: Subject<S>) {
-    let (mut sid, _) = s.store.create(&name("bob"), None).await.unwrap();
+    let (mut sid, _) = s.store.create(&name("bob"), "node-a", None).await.unwrap();
     request(&s.store, &mut sid, add("book", 2)).await.unwrap();
     request(&s.store, &mut sid, add("pen", 1)).await.unwrap();
     let last = request(&s.store, &mut sid, add("book", 3)).await.unwrap().session;
@@ -118,7 +118,7 @@ async fn cart_adds_accumulate<S: SessionStore>(s: Subject<S>) {
 async fn the_lent_session_is_the_changed_one_with_its_cart_in_name_order<S: SessionStore>(s: Subject<S>) {
     // What the handlers see: `update_with` lends the session after the
     // change (`GET /cart` lists the cart in the order it is lent).
-    let (mut sid, _) = s.store.create(&name("ivy"), None).await.unwrap();
+    let (mut sid, _) = s.store.create(&name("ivy"), "node-a", None).await.unwrap();
     request(&s.store, &mut sid, add("pen", 1)).await.unwrap();
     request(&s.store, &mut sid, add("book", 2)).await.unwrap();
     let read = s
@@ -147,7 +147,7 @@ async fn unknown_and_malformed_credentials_find_nothing<S: SessionStore>(s: Subj
 /// the alphabet or out of it) or in length names no session, and asking
 /// for it or ending it leaves the live session alone.
 async fn a_credential_one_character_off_finds_nothing<S: SessionStore>(s: Subject<S>) {
-    let (sid, _) = s.store.create(&name("erin"), None).await.unwrap();
+    let (sid, _) = s.store.create(&name("erin"), "node-a", None).await.unwrap();
     let with = |at: usize, to: char| {
         let mut changed = sid.clone();
         changed.replace_range(at..at + 1, &to.to_string());
@@ -166,14 +166,14 @@ async fn a_credential_one_character_off_finds_nothing<S: SessionStore>(s: Subjec
 }
 
 async fn destroy_ends_the_session<S: SessionStore>(s: Subject<S>) {
-    let (sid, _) = s.store.create(&name("carol"), None).await.unwrap();
+    let (sid, _) = s.store.create(&name("carol"), "node-a", None).await.unwrap();
     s.store.destroy(&sid).await.unwrap();
     assert!(s.store.update(&sid, Change::Touch).await.unwrap().is_none());
 }
 
 async fn a_new_login_ends_the_session_it_replaces<S: SessionStore>(s: Subject<S>) {
-    let (old, _) = s.store.create(&name("dave"), None).await.unwrap();
-    let (new, _) = s.store.create(&name("dave"), Some(&old)).await.unwrap();
+    let (old, _) = s.store.create(&name("dave"), "node-a", None).await.unwrap();
+    let (new, _) = s.store.create(&name("dave"), "node-a", Some(&old)).await.unwrap();
     assert_ne!(old, new);
     assert!(s.store.update(&old, Change::Touch).await.unwrap().is_none());
     assert!(s.store.update(&new, Change::Touch).await.unwrap().is_some());
@@ -181,12 +181,12 @@ async fn a_new_login_ends_the_session_it_replaces<S: SessionStore>(s: Subject<S>
 
 async fn clones_share_sessions<S: SessionStore>(s: Subject<S>) {
     let other = s.store.clone();
-    let (sid, _) = s.store.create(&name("erin"), None).await.unwrap();
+    let (sid, _) = s.store.create(&name("erin"), "node-a", None).await.unwrap();
     assert!(other.update(&sid, Change::Touch).await.unwrap().is_some());
 }
 
 async fn concurrent_updates_lose_nothing<S: SessionStore>(s: Subject<S>) {
-    let (sid, _) = s.store.create(&name("frank"), None).await.unwrap();
+    let (sid, _) = s.store.create(&name("frank"), "node-a", None).await.unwrap();
     let handles: Vec<_> = (0..200)
         .map(|i| {
             let store = s.store.clone();
@@ -206,7 +206,7 @@ async fn concurrent_updates_lose_nothing<S: SessionStore>(s: Subject<S>) {
 }
 
 async fn a_checkout_takes_the_cart_and_leaves_it_empty<S: SessionStore>(s: Subject<S>) {
-    let (mut sid, _) = s.store.create(&name("ivan"), None).await.unwrap();
+    let (mut sid, _) = s.store.create(&name("ivan"), "node-a", None).await.unwrap();
     request(&s.store, &mut sid, add("book", 2)).await.unwrap();
     request(&s.store, &mut sid, add("pen", 1)).await.unwrap();
     let taken = s.store.take_cart(&sid).await.unwrap().expect("session");
@@ -227,7 +227,7 @@ async fn a_checkout_takes_the_cart_and_leaves_it_empty<S: SessionStore>(s: Subje
 }
 
 async fn concurrent_adds_and_checkouts_lose_no_item<S: SessionStore>(s: Subject<S>) {
-    let (sid, _) = s.store.create(&name("judy"), None).await.unwrap();
+    let (sid, _) = s.store.create(&name("judy"), "node-a", None).await.unwrap();
     let handles: Vec<_> = (0..120)
         .map(|i| {
             let store = s.store.clone();
@@ -253,8 +253,8 @@ async fn concurrent_adds_and_checkouts_lose_no_item<S: SessionStore>(s: Subject<
 async fn idle_sessions_expire_and_requests_renew_them<S: SessionStore>(s: Subject<S>) {
     // The macro builds this case's store with a 300 ms idle TTL. Time passing
     // is what is tested here, so this case waits on the clock.
-    let (idle, _) = s.store.create(&name("gina"), None).await.unwrap();
-    let (mut kept, _) = s.store.create(&name("hank"), None).await.unwrap();
+    let (idle, _) = s.store.create(&name("gina"), "node-a", None).await.unwrap();
+    let (mut kept, _) = s.store.create(&name("hank"), "node-a", None).await.unwrap();
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(request(&s.store, &mut kept, Change::Touch).await.is_some(), "a renewed session expired");

@@ -58,7 +58,7 @@ fn keys_shorter_than_32_bytes_are_refused() {
 #[tokio::test]
 async fn the_whole_session_is_in_the_token_and_each_answer_reissues_it() {
     let store = store();
-    let (first, created) = store.create(&name("alice"), None).await.unwrap();
+    let (first, created) = store.create(&name("alice"), "node-a", None).await.unwrap();
     assert!(first.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')), "not cookie-safe");
     let claims = payload(&first);
     assert_eq!(claims["sub"], "alice");
@@ -88,7 +88,7 @@ fn store_with(secret: &[u8]) -> TokenStore {
 
 #[tokio::test]
 async fn a_node_with_another_key_refuses_the_token() {
-    let (token, _) = store().create(&name("alice"), None).await.unwrap();
+    let (token, _) = store().create(&name("alice"), "node-a", None).await.unwrap();
     let other = store_with(b"another-key-that-is-also-32-bytes-long");
     assert!(other.update(&token, Change::Touch).await.unwrap().is_none());
     assert!(other.verify(&token).is_none());
@@ -97,7 +97,7 @@ async fn a_node_with_another_key_refuses_the_token() {
 #[tokio::test]
 async fn forged_edited_truncated_and_oversized_tokens_are_refused() {
     let store = store();
-    let (token, _) = store.create(&name("alice"), None).await.unwrap();
+    let (token, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
     let mut claims = payload(&token);
 
     // The payload edited, the old signature kept.
@@ -147,7 +147,7 @@ async fn a_token_past_its_millisecond_expiry_is_refused() {
 
     // And one the store issued itself, once its TTL is over.
     let short = TokenStore::new(TokenKey::new(SECRET).unwrap(), Duration::from_millis(20));
-    let (token, _) = short.create(&name("alice"), None).await.unwrap();
+    let (token, _) = short.create(&name("alice"), "node-a", None).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while short.verify(&token).is_some() {
         assert!(Instant::now() < deadline, "the token outlived its TTL by seconds");
@@ -159,7 +159,7 @@ async fn a_token_past_its_millisecond_expiry_is_refused() {
 #[tokio::test]
 async fn each_reissue_slides_the_expiry() {
     let store = store();
-    let (token, _) = store.create(&name("alice"), None).await.unwrap();
+    let (token, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
     let first_exp = payload(&token)["exp_ms"].as_u64().unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let next = store.update(&token, Change::Touch).await.unwrap().unwrap().reissued.unwrap();
@@ -172,7 +172,7 @@ async fn each_reissue_slides_the_expiry() {
 #[tokio::test]
 async fn concurrent_updates_with_one_token_keep_only_one_change() {
     let store = store();
-    let (token, _) = store.create(&name("frank"), None).await.unwrap();
+    let (token, _) = store.create(&name("frank"), "node-a", None).await.unwrap();
     let (book, pen) = tokio::join!(store.update(&token, add("book", 1)), store.update(&token, add("pen", 1)));
     let (book, pen) = (book.unwrap().unwrap(), pen.unwrap().unwrap());
     // Each answer started from the same state and carries a new cookie ...
@@ -191,7 +191,7 @@ async fn concurrent_updates_with_one_token_keep_only_one_change() {
 #[tokio::test]
 async fn a_cart_that_outgrows_the_cookie_is_refused_and_the_last_token_still_works() {
     let store = store();
-    let (mut token, _) = store.create(&name("alice"), None).await.unwrap();
+    let (mut token, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
     let mut added = 0;
     let refused = loop {
         let item = format!("{added:0>64}");
@@ -233,14 +233,14 @@ fn deny_list() -> DenyList {
 #[tokio::test]
 async fn without_a_deny_list_a_logged_out_token_stays_valid() {
     let (node_a, node_b) = (store(), store());
-    let (token, _) = node_a.create(&name("alice"), None).await.unwrap();
+    let (token, _) = node_a.create(&name("alice"), "node-a", None).await.unwrap();
     node_a.destroy(&token).await.unwrap();
     // The cookie is gone from the browser, but a captured copy replays fine,
     // on this node and on any other with the key.
     assert!(node_a.update(&token, Change::Touch).await.unwrap().is_some());
     assert!(node_b.update(&token, Change::Touch).await.unwrap().is_some());
     // Same for the token a new login replaced.
-    let (_, _) = node_a.create(&name("alice"), Some(&token)).await.unwrap();
+    let (_, _) = node_a.create(&name("alice"), "node-a", Some(&token)).await.unwrap();
     assert!(node_b.update(&token, Change::Touch).await.unwrap().is_some());
     assert!(!node_a.revokes());
 }
@@ -248,7 +248,7 @@ async fn without_a_deny_list_a_logged_out_token_stays_valid() {
 #[tokio::test]
 async fn with_a_deny_list_logout_refuses_every_copy_on_every_node() {
     let d = deny_list();
-    let (first, _) = d.a.create(&name("alice"), None).await.unwrap();
+    let (first, _) = d.a.create(&name("alice"), "node-a", None).await.unwrap();
     let latest = d.a.update(&first, Change::Touch).await.unwrap().unwrap().reissued.unwrap();
     let jti = d.a.token_id(&latest).unwrap();
 
@@ -265,7 +265,7 @@ async fn with_a_deny_list_logout_refuses_every_copy_on_every_node() {
     let most = (TTL + REVOCATION_MARGIN).as_millis() as u64;
     assert!(pttl > most - 5_000 && pttl <= most, "PTTL {pttl} ms, expected about {most}");
     // Other sessions are untouched.
-    let (other, _) = d.a.create(&name("bob"), None).await.unwrap();
+    let (other, _) = d.a.create(&name("bob"), "node-a", None).await.unwrap();
     assert!(d.b.update(&other, Change::Touch).await.unwrap().is_some());
 }
 
@@ -277,7 +277,7 @@ async fn a_copy_refreshed_after_the_logged_out_one_stays_refused_after_that_one_
     let node = TokenStore::new(TokenKey::new(SECRET).unwrap(), Duration::from_millis(400))
         .with_revocation(&redis.url())
         .unwrap();
-    let (shown, _) = node.create(&name("alice"), None).await.unwrap();
+    let (shown, _) = node.create(&name("alice"), "node-a", None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let captured = node.update(&shown, Change::Touch).await.unwrap().unwrap().reissued.unwrap();
     node.destroy(&shown).await.unwrap();
@@ -295,8 +295,8 @@ async fn a_copy_refreshed_after_the_logged_out_one_stays_refused_after_that_one_
 #[tokio::test]
 async fn with_a_deny_list_a_new_login_ends_the_token_it_replaces() {
     let d = deny_list();
-    let (old, _) = d.a.create(&name("alice"), None).await.unwrap();
-    let (new, _) = d.a.create(&name("alice"), Some(&old)).await.unwrap();
+    let (old, _) = d.a.create(&name("alice"), "node-a", None).await.unwrap();
+    let (new, _) = d.a.create(&name("alice"), "node-a", Some(&old)).await.unwrap();
     assert!(d.b.update(&old, Change::Touch).await.unwrap().is_none());
     assert!(d.b.update(&new, Change::Touch).await.unwrap().is_some());
 }
@@ -304,7 +304,7 @@ async fn with_a_deny_list_a_new_login_ends_the_token_it_replaces() {
 #[tokio::test]
 async fn bad_tokens_are_refused_without_asking_the_deny_list() {
     let mut d = deny_list();
-    let (token, _) = d.a.create(&name("alice"), None).await.unwrap();
+    let (token, _) = d.a.create(&name("alice"), "node-a", None).await.unwrap();
     let mut claims = payload(&token);
     claims["sub"] = json!("mallory");
     let edited = with_payload(&token, &claims);
