@@ -863,6 +863,16 @@ impl SessionStore for RedisStore {
     }
 }
 
+/// Waits until the clock has passed the millisecond `ms`: a login after
+/// it is indexed after one made in it (members of equal score are ordered
+/// by id).
+#[cfg(test)]
+pub(crate) async fn after_millisecond(ms: u64) {
+    while now_ms() <= ms {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -898,7 +908,9 @@ mod tests {
         let alice = Name::parse("alice").unwrap();
         let members = || redis.command(&["ZRANGE", "user-sessions:alice", "0", "-1"]).unwrap();
         let (first, session) = store.create(&alice, "node-a", None).await.unwrap();
-        let (second, _) = store.create(&alice, "node-b", None).await.unwrap();
+        // The index orders its members by creation: one millisecond apart.
+        after_millisecond(session.created_at).await;
+        let (second, later) = store.create(&alice, "node-b", None).await.unwrap();
         assert_eq!(members(), format!("{first}\n{second}"));
         let key = |sid: &str| format!("{KEY_PREFIX}{sid}");
         assert_eq!(redis.command(&["HGET", &key(&second), "node"]).unwrap(), "node-b");
@@ -907,6 +919,7 @@ mod tests {
         let ttl: u64 = redis.command(&["PTTL", "user-sessions:alice"]).unwrap().parse().unwrap();
         assert!(ttl > 3_500_000 && ttl <= 3_600_000, "the index's TTL is {ttl} ms");
 
+        after_millisecond(later.created_at).await;
         let (third, _) = store.create(&alice, "node-a", Some(&first)).await.unwrap();
         assert_eq!(members(), format!("{second}\n{third}"));
         store.destroy(&second).await.unwrap();
@@ -924,7 +937,9 @@ mod tests {
         let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
         let alice = Name::parse("alice").unwrap();
         let (gone, _) = store.create(&alice, "node-a", None).await.unwrap();
-        let (live, _) = store.create(&alice, "node-a", None).await.unwrap();
+        let (live, session) = store.create(&alice, "node-a", None).await.unwrap();
+        // Listed oldest first: the last login comes a millisecond later.
+        after_millisecond(session.created_at).await;
         let (other, _) = store.create(&alice, "node-b", None).await.unwrap();
         redis.command(&["DEL", &format!("{KEY_PREFIX}{gone}")]).unwrap();
         let listed = store.sessions(&alice, &live).await.unwrap();

@@ -2,7 +2,7 @@
 //! primary with replicas, or a Redis Cluster.
 //!
 //! The key layout, the commands and the contract are those of
-//! [`RedisStore`](crate::RedisStore) (see [`redis`](crate::redis)): one hash
+//! [`RedisStore`] (see [`redis`](crate::redis)): one hash
 //! `session:<id>` per session, one sorted set `user-sessions:<user>`
 //! indexing each user's sessions, one pipeline of `HINCRBY`, `PEXPIRE` and
 //! `HGETALL` per request (one round trip), every change applied by Redis
@@ -12,7 +12,7 @@
 //!
 //! # Which client, and why not the crate's own connection
 //!
-//! [`RedisStore`](crate::RedisStore)'s connection is written for one
+//! [`RedisStore`]'s connection is written for one
 //! standalone Redis: it knows one address. Following a failover means
 //! asking the sentinels, checking the role of what they name, and asking
 //! again when that server is demoted; following a cluster means keeping the
@@ -584,6 +584,9 @@ impl SessionStore for RedisHaStore {
     async fn sessions(&self, user: &Name, _current: &str) -> Result<Listed, StoreError> {
         let index = RedisStore::index_key(user);
         let members = self.members(&index).await?;
+        if members.is_empty() {
+            return Ok(Listed { sessions: Vec::new(), reach: Reach::Everywhere });
+        }
         // One pipeline on one primary; on a cluster, where a pipeline
         // stays in one slot, one per member, all in flight at once.
         let reads = |ids: &[(String, u64)]| {
@@ -791,6 +794,51 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    /// On a cluster, where the index and the sessions live in different
+    /// slots, the index still follows logins, replacements and logouts; a
+    /// session past its lifetime is deleted with its member; ending them
+    /// all empties it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_cluster_the_index_follows_the_sessions_across_slots() {
+        let cluster = RedisCluster::start().unwrap();
+        let store = store(RedisTopology::Cluster { seeds: RedisTopology::addresses(&cluster.seeds()) });
+        let on_node_of = |key: &str, args: &[&str]| {
+            let node = cluster.primary_of_slot(cluster.slot_of(key).unwrap()).unwrap();
+            cluster.nodes()[node].command(args).unwrap()
+        };
+        let index = "user-sessions:alice";
+        let members = || on_node_of(index, &["ZRANGE", index, "0", "-1"]);
+        let alice = Name::parse("alice").unwrap();
+        // Logins a millisecond apart at least, so that the index orders them.
+        let login = |replacing: Option<String>| {
+            let (store, alice) = (store.clone(), alice);
+            async move {
+                let (sid, session) = store.create(&alice, "node-a", replacing.as_deref()).await.unwrap();
+                crate::redis::after_millisecond(session.created_at).await;
+                sid
+            }
+        };
+        let first = login(None).await;
+        let second = login(None).await;
+        let third = login(Some(first)).await;
+        let fourth = login(None).await;
+        assert_eq!(members(), format!("{second}\n{third}\n{fourth}"));
+        store.destroy(&second).await.unwrap();
+        assert_eq!(members(), format!("{third}\n{fourth}"));
+
+        let key = format!("{KEY_PREFIX}{third}");
+        let past = (now_ms() - crate::store::DEFAULT_MAX_AGE.as_millis() as u64).to_string();
+        on_node_of(&key, &["HSET", &key, "created_at", &past]);
+        assert!(store.update(&third, Change::Touch).await.unwrap().is_none());
+        assert_eq!(on_node_of(&key, &["EXISTS", &key]), "0");
+        assert_eq!(members(), fourth);
+
+        let ended = store.end_all(&alice, &fourth).await.unwrap();
+        assert_eq!(ended, Ended { count: 1, reach: Reach::Everywhere });
+        assert!(store.update(&fourth, Change::Touch).await.unwrap().is_none());
+        assert_eq!(members(), "");
     }
 
     /// One shard's primary dies: users on the other shards are served

@@ -300,6 +300,13 @@ async fn listed<S: SessionStore>(store: &S, user: &str, current: &str) -> Vec<Se
     listed.sessions
 }
 
+/// Waits until the clock has passed the millisecond `ms`.
+async fn after_millisecond(ms: u64) {
+    while sessions::now_ms() <= ms {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 fn handles(sessions: &[SessionInfo]) -> Vec<&str> {
     sessions.iter().map(|info| info.handle.as_str()).collect()
 }
@@ -327,7 +334,9 @@ async fn the_listing_shows_the_callers_own_session<S: SessionStore>(s: Subject<S
 /// no one else's.
 async fn sessions_made_on_two_nodes_are_listed_on_either<S: SessionStore>(s: Subject<S>) {
     let other = s.store.clone();
-    let (first, _) = s.store.create(&name("liam"), "node-a", None).await.unwrap();
+    let (first, session) = s.store.create(&name("liam"), "node-a", None).await.unwrap();
+    // Oldest first: the second login comes a millisecond later at least.
+    after_millisecond(session.created_at).await;
     let (second, _) = other.create(&name("liam"), "node-b", None).await.unwrap();
     let (stranger, _) = s.store.create(&name("mona"), "node-a", None).await.unwrap();
     let expected = [s.store.handle(&first).unwrap(), s.store.handle(&second).unwrap()];
@@ -362,10 +371,7 @@ async fn ending_all_sessions_ends_them_on_every_node<S: SessionStore>(s: Subject
 
     // A token store refuses what was created up to the millisecond of the
     // end: the next login comes after it.
-    let ended_at = sessions::now_ms();
-    while sessions::now_ms() <= ended_at {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    after_millisecond(sessions::now_ms()).await;
     let (mut again, _) = other.create(&name("nina"), "node-b", None).await.unwrap();
     assert!(request(&s.store, &mut again, Change::Touch).await.is_some(), "a login after the end was refused");
     let sessions = listed(&s.store, "nina", &again).await;
