@@ -55,7 +55,6 @@ fn main() -> ExitCode {
         Ok(key) => key,
         Err(e) => return cli::fail(format_args!("cannot use --token-key: {e}")),
     };
-    // The lifetime first: the deny list's keys live as long as a token may.
     let mut store = TokenStore::new(key, cli.server.session_ttl()).with_max_age(cli.server.session_max_age());
     if let Some(url) = &cli.revocation_redis {
         store = match store.with_revocation(url) {

@@ -7,7 +7,9 @@
 //! (a `String` the client keeps up to date with `follow`, as a browser
 //! would). Where a twin shares its sessions, the devices use different
 //! nodes of one cluster: what one device does on one node must hold for the
-//! other on every node.
+//! other on every node. User names are this module's own: a Redis Cluster
+//! is shared by the cases running at the same time, and logging out
+//! everywhere must not reach another case's user.
 
 use std::time::{Duration, Instant};
 
@@ -97,7 +99,7 @@ async fn me_everywhere(cluster: &Cluster, sid: &str, status: StatusCode, who: &s
 async fn listing_shows_each_device_and_marks_the_current_one(twin: Twin) {
     let cluster = Cluster::start(twin, 2).await;
     let nodes = &cluster.nodes;
-    let mut first = nodes[home(twin, 0, 2)].login("dana").await;
+    let mut first = nodes[home(twin, 0, 2)].login("devices-dana").await;
     // The second login a millisecond later at least, so "oldest first" is
     // one order.
     let response = nodes[home(twin, 0, 2)].me(Some(&first)).await;
@@ -106,8 +108,8 @@ async fn listing_shows_each_device_and_marks_the_current_one(twin: Twin) {
     while sessions::now_ms() <= created_at {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let mut second = nodes[home(twin, 1, 2)].login("dana").await;
-    let _other = nodes[0].login("erin").await;
+    let mut second = nodes[home(twin, 1, 2)].login("devices-dana").await;
+    let _other = nodes[0].login("devices-erin").await;
     let asked = &nodes[home(twin, 1, 2)];
 
     let listing = list(asked, &mut first).await;
@@ -153,9 +155,9 @@ async fn listing_shows_each_device_and_marks_the_current_one(twin: Twin) {
 async fn ending_every_session_logs_every_device_out_on_every_node(twin: Twin) {
     let cluster = Cluster::start(twin, 2).await;
     let nodes = &cluster.nodes;
-    let mut first = nodes[0].login("frank").await;
-    let second = nodes[1].login("frank").await;
-    let mut other = nodes[1].login("grace").await;
+    let mut first = nodes[0].login("devices-frank").await;
+    let second = nodes[1].login("devices-frank").await;
+    let mut other = nodes[1].login("devices-grace").await;
     me_everywhere(&cluster, &second, StatusCode::OK, "the second device before").await;
 
     let response = nodes[1].send(Method::DELETE, "/sessions", Some(&first)).await;
@@ -176,7 +178,7 @@ async fn ending_every_session_logs_every_device_out_on_every_node(twin: Twin) {
         follow(&mut other, &response);
     }
     // And the user can log in again.
-    first = nodes[0].login("frank").await;
+    first = nodes[0].login("devices-frank").await;
     me_everywhere(&cluster, &first, StatusCode::OK, "a new login").await;
 }
 
@@ -187,9 +189,9 @@ async fn ending_every_session_logs_every_device_out_on_every_node(twin: Twin) {
 async fn ending_every_session_on_the_stateful_twin_reaches_only_this_node() {
     let cluster = Cluster::start(Twin::Stateful, 2).await;
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
-    let first = a.login("heidi").await;
-    let second = a.login("heidi").await;
-    let mut elsewhere = b.login("heidi").await;
+    let first = a.login("devices-heidi").await;
+    let second = a.login("devices-heidi").await;
+    let mut elsewhere = b.login("devices-heidi").await;
 
     let response = a.send(Method::DELETE, "/sessions", Some(&first)).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
@@ -213,10 +215,10 @@ async fn ending_every_session_on_the_stateful_twin_reaches_only_this_node() {
 async fn ending_one_session_by_its_handle(twin: Twin) {
     let cluster = Cluster::start(twin, 2).await;
     let nodes = &cluster.nodes;
-    let mut victim = nodes[home(twin, 0, 2)].login("ivan").await;
+    let mut victim = nodes[home(twin, 0, 2)].login("devices-ivan").await;
     let victims = current(&list(&nodes[home(twin, 0, 2)], &mut victim).await);
-    let mut first = nodes[home(twin, 1, 2)].login("judy").await;
-    let mut second = nodes[home(twin, 0, 2)].login("judy").await;
+    let mut first = nodes[home(twin, 1, 2)].login("devices-judy").await;
+    let mut second = nodes[home(twin, 0, 2)].login("devices-judy").await;
     let at = &nodes[home(twin, 1, 2)];
 
     for handle in [victims.as_str(), "0000000000000000", "not-a-handle", "0123456789ABCDEF", "zzzzzzzzzzzzzzzz"] {
@@ -262,9 +264,9 @@ async fn ending_one_session_by_its_handle(twin: Twin) {
 async fn the_routes_need_a_session(twin: Twin) {
     let cluster = Cluster::start(twin, 1).await;
     let node = &cluster.nodes[0];
-    let sid = node.login("kim").await;
+    let sid = node.login("devices-kim").await;
     let handle = "0123456789abcdef";
-    let logged_out = node.login("kim").await;
+    let logged_out = node.login("devices-kim").await;
     node.logout(Some(&logged_out)).await;
     for (method, path) in [
         (Method::GET, "/sessions".to_string()),
@@ -300,9 +302,10 @@ macro_rules! on {
 }
 
 on!(listing_shows_each_device_and_marks_the_current_one:
-    stateful => Stateful, stateless => Stateless, postgres => Postgres, token => Token);
+    stateful => Stateful, stateless => Stateless, postgres => Postgres, token => Token,
+    stateless_on_cluster => OnCluster);
 on!(ending_every_session_logs_every_device_out_on_every_node:
-    stateless => Stateless, postgres => Postgres, token => Token);
+    stateless => Stateless, postgres => Postgres, token => Token, stateless_on_cluster => OnCluster);
 on!(ending_one_session_by_its_handle:
     stateful => Stateful, stateless => Stateless, postgres => Postgres, token => Token);
 on!(the_routes_need_a_session: stateful => Stateful, stateless => Stateless, token => Token);
@@ -320,7 +323,7 @@ async fn token_nodes_without_deny_list() -> (TestApp, TestApp) {
 #[tokio::test]
 async fn the_token_twin_without_a_deny_list_says_it_cannot_end_sessions() {
     let (a, b) = token_nodes_without_deny_list().await;
-    let mut sid = a.login("lena").await;
+    let mut sid = a.login("devices-lena").await;
     let copy = sid.clone();
 
     let response = b.send(Method::DELETE, "/sessions", Some(&sid)).await;
@@ -363,7 +366,7 @@ async fn secure_cookies_are_host_only_and_the_only_ones_read<S: SessionStore>(st
     assert!(settings.secure_cookies);
     let node = spawn_app_in(store, "secure", settings).await;
 
-    let response = node.login_with("mallory", None).await;
+    let response = node.login_with("devices-mallory", None).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(set_cookie(response.headers()).is_none(), "no plain sid cookie");
     let (sid, attributes) = cookie_named(&response, "__Host-sid").expect("a __Host-sid cookie");
@@ -405,7 +408,7 @@ async fn secure_cookies_on_the_token_twin() {
 /// is a second old, and never before.
 async fn a_session_ends_at_its_max_age_however_active<S: SessionStore>(store: S) {
     let node = spawn_app(store, "max-age").await;
-    let mut sid = node.login("nina").await;
+    let mut sid = node.login("devices-nina").await;
     let response = node.me(Some(&sid)).await;
     assert_eq!(response.status(), StatusCode::OK);
     follow(&mut sid, &response);
