@@ -49,7 +49,8 @@ pub struct ServerArgs {
     /// Turn it on behind a load balancer that terminates TLS. Leave it off
     /// where clients speak plain http:// (loopback, tests, the harness): a
     /// browser never sends a Secure cookie over it, so every request would
-    /// be logged out.
+    /// be logged out. Login still trusts the user name it is given: the flag
+    /// guards the session once it exists, not the login.
     #[arg(long, env = "SECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new())]
     pub secure_cookies: bool,
     /// Worker threads [default: one per CPU].

@@ -310,6 +310,39 @@ on!(ending_one_session_by_its_handle:
     stateful => Stateful, stateless => Stateless, postgres => Postgres, token => Token);
 on!(the_routes_need_a_session: stateful => Stateful, stateless => Stateless, token => Token);
 
+/// With Redis away the routes answer 503 with `Retry-After: 1` and end
+/// nothing; once it is back they serve again, by themselves.
+#[tokio::test]
+async fn a_store_outage_is_503_and_ends_nothing() {
+    let mut cluster = Cluster::start(Twin::Stateless, 1).await;
+    let mut sid = cluster.nodes[0].login("devices-olga").await;
+    let handle = current(&list(&cluster.nodes[0], &mut sid).await);
+    cluster.redis().stop();
+    let node = &cluster.nodes[0];
+    for (method, path) in [
+        (Method::GET, "/sessions".to_string()),
+        (Method::DELETE, "/sessions".to_string()),
+        (Method::DELETE, format!("/sessions/{handle}")),
+    ] {
+        let response = node.send(method.clone(), &path, Some(&sid)).await;
+        assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("1"), "{method} {path}");
+        assert_eq!(error(response, StatusCode::SERVICE_UNAVAILABLE).await, "session store unavailable");
+    }
+    cluster.redis().start_again().unwrap();
+    let node = &cluster.nodes[0];
+    let deadline = Instant::now() + DEADLINE;
+    let listing = loop {
+        let response = node.send(Method::GET, "/sessions", Some(&sid)).await;
+        if response.status() == StatusCode::OK {
+            break json(response).await;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "still unavailable {DEADLINE:?} after Redis came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(current(&listing), handle, "the session outlived the outage");
+}
+
 /// Two token nodes sharing a key, without a deny list.
 async fn token_nodes_without_deny_list() -> (TestApp, TestApp) {
     let store = TokenStore::new(TokenKey::new(KEY).unwrap(), TTL);
