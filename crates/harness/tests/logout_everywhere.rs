@@ -40,7 +40,7 @@ fn log_out_everywhere_reaches_every_session_only_where_sessions_are_shared() {
                 assert_eq!(number("logouts_refused"), all, "{what}");
                 assert_eq!(survivors, all, "{what}");
                 assert_eq!(number("survivors_alive_at_end"), all, "{what}");
-                assert_eq!(side.findings["last_survivor"], "still alive at the end", "{what}");
+                assert_eq!(side.findings["survivor_outcome"], "still alive at the end", "{what}");
                 assert!(number("last_survivor_s") > 0.0, "{what}");
                 assert_eq!(side.users_logged_out, 0, "{what}");
             }

@@ -59,9 +59,9 @@ struct EverywhereFindings {
     /// survivor still working at the end counts the run's remaining time.
     /// 0 when nothing survived.
     last_survivor_s: f64,
-    /// The same in words: `still alive at the end` when a survivor's last
-    /// answer was a 200.
-    last_survivor: String,
+    /// What became of the survivors, in words: `none`, `still alive at
+    /// the end` when one's last answer was a 200, or `all ended within N s`.
+    survivor_outcome: String,
     /// Survivors whose last answer, when the run ended, was a 200.
     survivors_alive_at_end: u64,
     /// `[t_ms, n]` every 100 ms: how many of the other devices' sessions
@@ -135,9 +135,9 @@ fn findings(users: &[UserRecord], duration_ms: u64) -> EverywhereFindings {
     let survivors: Vec<&Other<'_>> = others.iter().filter(|o| o.survived()).collect();
     let alive_at_end = survivors.iter().filter(|o| o.device.alive_at_end).count() as u64;
     let last_ms = survivors.iter().map(|o| o.survived_ms(duration_ms)).max().unwrap_or(0);
-    let last_survivor = match (survivors.len(), alive_at_end) {
-        (0, _) => "none: no session outlived the logout".to_string(),
-        (_, 0) => format!("ended {:.1} s after the logout", last_ms as f64 / 1000.0),
+    let survivor_outcome = match (survivors.len(), alive_at_end) {
+        (0, _) => "none".to_string(),
+        (_, 0) => format!("all ended within {:.1} s", last_ms as f64 / 1000.0),
         _ => "still alive at the end".to_string(),
     };
     let step = BUCKET.as_millis() as u64;
@@ -158,7 +158,7 @@ fn findings(users: &[UserRecord], duration_ms: u64) -> EverywhereFindings {
             .count() as u64,
         sessions_outliving_logout: survivors.len() as u64,
         last_survivor_s: (last_ms as f64 / 100.0).round() / 10.0,
-        last_survivor,
+        survivor_outcome,
         survivors_alive_at_end: alive_at_end,
         other_devices_alive,
     }
@@ -264,7 +264,7 @@ mod tests {
         assert_eq!(found.sessions_outliving_logout, 2);
         assert_eq!(found.survivors_alive_at_end, 1);
         assert_eq!(found.last_survivor_s, 5.9, "still alive: the run's remaining time after b's logout");
-        assert_eq!(found.last_survivor, "still alive at the end");
+        assert_eq!(found.survivor_outcome, "still alive at the end");
         assert_eq!(found.logout_reach.as_deref(), Some("node"));
         assert_eq!(found.ended_reported, 3);
         // Before the logouts all three work; after, b and c; after c's end, b.
@@ -281,7 +281,7 @@ mod tests {
         let ended = [user("a", Some((204, 4000, "n1")), phone("n1", 3900, 0, false))];
         let found = findings(&ended, 10_000);
         assert_eq!((found.sessions_outliving_logout, found.last_survivor_s), (0, 0.0));
-        assert!(found.last_survivor.starts_with("none"), "{}", found.last_survivor);
+        assert!(found.survivor_outcome.starts_with("none"), "{}", found.survivor_outcome);
         assert_eq!(found.other_devices_alive.last().unwrap()[1], 0);
     }
 }
