@@ -29,7 +29,7 @@ fn log_out_everywhere_reaches_every_session_only_where_sessions_are_shared() {
         assert_eq!(side.other_client_errors, 0, "{what}");
         match side.side {
             Side::Stateless | Side::TokenRevocation => {
-                assert_eq!(number("logouts_everywhere"), all, "{what}");
+                assert_eq!(side.findings["logout_statuses"], format!("204: {users}"), "{what}");
                 assert_eq!(survivors, 0.0, "{what}");
                 assert_eq!(number("last_survivor_s"), 0.0, "{what}");
                 assert_eq!(side.findings["logout_reach"], "everywhere", "{what}");
@@ -37,7 +37,7 @@ fn log_out_everywhere_reaches_every_session_only_where_sessions_are_shared() {
                 assert_eq!(side.users_logged_out, users, "{what}");
             }
             Side::Token => {
-                assert_eq!(number("logouts_refused"), all, "{what}");
+                assert_eq!(side.findings["logout_statuses"], format!("501: {users}"), "{what}");
                 assert_eq!(survivors, all, "{what}");
                 assert_eq!(number("survivors_alive_at_end"), all, "{what}");
                 assert_eq!(side.findings["survivor_outcome"], "still alive at the end", "{what}");
@@ -63,7 +63,7 @@ fn log_out_everywhere_reaches_every_session_only_where_sessions_are_shared() {
     assert_eq!(common::number(common::side(&report, Side::Stateless), "ended_reported"), 2.0 * all);
     assert_eq!(common::number(common::side(&report, Side::Token), "sessions_listed_mean"), 1.0);
 
-    // The scenario's own chart: a curve and a legend entry per side.
+    // The scenario's own chart: a panel per side, with its count.
     let svg = scenario::LogoutEverywhere.chart(&report).expect("the scenario draws its chart");
     let document = roxmltree::Document::parse(&svg).expect("well-formed SVG");
     let texts: Vec<String> = document
@@ -73,12 +73,10 @@ fn log_out_everywhere_reaches_every_session_only_where_sessions_are_shared() {
         .collect();
     assert!(texts.iter().any(|t| t == harness::output::survivors::AXIS), "{texts:?}");
     for side in &report.sides {
-        let entry = format!(
-            "{} ({}): {} of {users} outlived the logout",
-            side.side,
-            side.routing,
-            common::number(side, "sessions_outliving_logout")
-        );
-        assert!(texts.contains(&entry), "no `{entry}`: {texts:?}");
+        let counted = format!("{} of {users} outlived the logout", common::number(side, "sessions_outliving_logout"));
+        assert_eq!(harness::output::survivors::panel_text(side), counted);
+        for wanted in [format!("{} ({})", side.side, side.routing), counted] {
+            assert!(texts.contains(&wanted), "no `{wanted}`: {texts:?}");
+        }
     }
 }

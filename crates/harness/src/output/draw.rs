@@ -123,20 +123,6 @@ impl Svg {
         self.out.push_str("/>\n");
     }
 
-    /// A line through `points`, `width` px wide; `dash` as in [`Svg::line`].
-    pub fn polyline(&mut self, points: &[(f64, f64)], stroke: &str, width: f64, dash: &str) {
-        let points: Vec<String> = points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-        let _ = write!(
-            self.out,
-            r#"<polyline fill="none" stroke="{stroke}" stroke-width="{width}" stroke-linejoin="round" points="{}""#,
-            points.join(" ")
-        );
-        if !dash.is_empty() {
-            let _ = write!(self.out, r#" stroke-dasharray="{dash}""#);
-        }
-        self.out.push_str("/>\n");
-    }
-
     /// Text at (`x`, `y`); `attributes` are added as they are
     /// (`text-anchor="end" fill="…"`).
     pub fn text(&mut self, x: f64, y: f64, text: &str, attributes: &str) {

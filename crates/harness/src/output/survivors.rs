@@ -1,13 +1,14 @@
 //! The `logout-everywhere` chart: per side, how many of the users' other
 //! devices still had a working session, every 100 ms, with the moment
-//! users began logging out everywhere marked. Before it every side's curve
-//! sits at the number of users; after it, a side whose logout reaches every
+//! users began logging out everywhere marked. Before it every side sits at
+//! the number of users; after it, a side whose logout reaches every
 //! session drops to 0, and what stays up is what outlived the logout.
 //!
-//! It reads the `other_devices_alive` finding (`[t_ms, n]` pairs), drawn as
-//! steps. Each side keeps one colour of the Okabe–Ito palette
-//! ([`super::draw::colour`]) and a dash pattern of its own, so curves that
-//! lie on each other (two sides at 0) still read apart, in grey too.
+//! It reads the `other_devices_alive` finding (`[t_ms, n]` pairs). One
+//! panel per side, on one time axis and one y scale, so that curves that
+//! would lie on each other (two sides at 0) stay apart; each side keeps one
+//! colour of the Okabe–Ito palette ([`super::draw::colour`]), and its name
+//! and count are written over its panel, so nothing depends on colour.
 
 use super::draw::{Svg, colour, text_width, ticks};
 use crate::metrics::{BUCKET, EventKind};
@@ -23,19 +24,23 @@ const WIDTH: f64 = 960.0;
 const LEFT: f64 = 78.0;
 const RIGHT: f64 = 24.0;
 const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
-const TOP_TITLE: f64 = 30.0;
-const LEGEND_ROW: f64 = 18.0;
-const PLOT_H: f64 = 260.0;
-const BOTTOM: f64 = 48.0;
+/// The chart's title.
+const HEADER: f64 = 40.0;
+/// A panel's title: the side and its count.
+const PANEL_TITLE: f64 = 20.0;
+const PANEL: f64 = 90.0;
+const PANEL_GAP: f64 = 14.0;
+/// The time labels and the axis's name under the last panel.
+const BOTTOM: f64 = 46.0;
 
-/// Colour and dash pattern of `side`'s curve.
-fn pen(side: Side) -> (&'static str, &'static str) {
+/// The colour of `side`'s bars.
+fn colour_of(side: Side) -> &'static str {
     match side {
-        Side::Stateful => (colour::BLUE, ""),
-        Side::Stateless => (colour::VERMILLION, "9,4"),
-        Side::Database => (colour::ORANGE, "5,3"),
-        Side::Token => (colour::BLUISH_GREEN, "2,3"),
-        Side::TokenRevocation => (colour::REDDISH_PURPLE, "11,3,2,3"),
+        Side::Stateful => colour::BLUE,
+        Side::Stateless => colour::VERMILLION,
+        Side::Database => colour::ORANGE,
+        Side::Token => colour::BLUISH_GREEN,
+        Side::TokenRevocation => colour::REDDISH_PURPLE,
     }
 }
 
@@ -45,56 +50,57 @@ fn curve(side: &SideReport) -> Vec<(u64, u64)> {
     pairs.into_iter().flatten().filter_map(|p| Some((p.get(0)?.as_u64()?, p.get(1)?.as_u64()?))).collect()
 }
 
-/// What the legend says of `side`: how many of its other devices outlived
+/// What a panel says of its side: how many of its other devices outlived
 /// the logout.
-fn legend_text(side: &SideReport) -> String {
+pub fn panel_text(side: &SideReport) -> String {
     let number = |key: &str| side.findings.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
-    format!(
-        "{} ({}): {} of {} outlived the logout",
-        side.side,
-        side.routing,
-        number("sessions_outliving_logout"),
-        number("other_devices")
-    )
+    format!("{} of {} outlived the logout", number("sessions_outliving_logout"), number("other_devices"))
 }
 
 /// The chart of a `logout-everywhere` report.
 pub fn chart(report: &Report) -> String {
-    let per_row = 2;
-    let legend_rows = report.sides.len().div_ceil(per_row).max(1);
-    let plot_top = TOP_TITLE + legend_rows as f64 * LEGEND_ROW + 22.0;
-    let height = plot_top + PLOT_H + BOTTOM;
+    let panels = report.sides.len().max(1);
+    let lane = PANEL_TITLE + PANEL + PANEL_GAP;
+    let height = HEADER + panels as f64 * lane + BOTTOM;
     let title = format!("{}: other devices' sessions still working, per side", report.scenario);
     let mut svg = Svg::new(WIDTH, height, &title);
-    svg.text(LEFT, 20.0, &title, r#"font-size="15" font-weight="bold""#);
-    for (i, side) in report.sides.iter().enumerate() {
-        let (stroke, dash) = pen(side.side);
-        let x = LEFT + (i % per_row) as f64 * (PLOT_W / per_row as f64);
-        let y = TOP_TITLE + 14.0 + (i / per_row) as f64 * LEGEND_ROW;
-        svg.polyline(&[(x, y - 4.0), (x + 30.0, y - 4.0)], stroke, 2.5, dash);
-        svg.text(x + 36.0, y, &legend_text(side), "");
-    }
+    svg.text(LEFT, 22.0, &title, r#"font-size="15" font-weight="bold""#);
 
     let duration_ms = report.duration_ms.max(1);
     let x = |t_ms: u64| LEFT + t_ms.min(duration_ms) as f64 / duration_ms as f64 * PLOT_W;
-    let curves: Vec<(Side, Vec<(u64, u64)>)> = report.sides.iter().map(|s| (s.side, curve(s))).collect();
-    let peak = curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1)).max().unwrap_or(0);
-    let scale = ticks(peak as f64, 5, 1.0);
+    let curves: Vec<Vec<(u64, u64)>> = report.sides.iter().map(curve).collect();
+    let peak = curves.iter().flat_map(|c| c.iter().map(|p| p.1)).max().unwrap_or(0);
+    let scale = ticks(peak as f64, 2, 1.0);
     let max = scale.last().copied().filter(|m| *m > 0.0).unwrap_or(1.0);
-    let y = |n: f64| plot_top + PLOT_H - n / max * PLOT_H;
-    let base = plot_top + PLOT_H;
-
-    // The y axis: grid, ticks, their values, its name.
     let small = format!(r#"text-anchor="end" font-size="10" fill="{}""#, colour::AXIS);
-    for &value in &scale {
-        svg.line((LEFT, y(value)), (LEFT + PLOT_W, y(value)), colour::GRID, "");
-        svg.line((LEFT - 3.0, y(value)), (LEFT, y(value)), colour::AXIS, "");
-        svg.text(LEFT - 5.0, y(value) + 3.5, &format!("{value}"), &small);
+    let width = BUCKET.as_millis() as u64;
+    let logout = report.sides.iter().flat_map(|s| &s.events).find(|e| e.kind == EventKind::LogoutEverywhere);
+    let first_top = HEADER + PANEL_TITLE;
+    let last_base = HEADER + (panels - 1) as f64 * lane + PANEL_TITLE + PANEL;
+
+    for (i, (side, points)) in report.sides.iter().zip(&curves).enumerate() {
+        let top = HEADER + i as f64 * lane + PANEL_TITLE;
+        let base = top + PANEL;
+        let y = |n: f64| base - n / max * PANEL;
+        svg.bold_then_plain(LEFT, top - 6.0, side.side.name(), &format!("({})", side.routing), r#"font-size="13""#);
+        svg.text(LEFT + PLOT_W, top - 6.0, &panel_text(side), r#"text-anchor="end" font-weight="bold""#);
+        for &value in &scale {
+            svg.line((LEFT, y(value)), (LEFT + PLOT_W, y(value)), colour::GRID, "");
+            svg.line((LEFT - 3.0, y(value)), (LEFT, y(value)), colour::AXIS, "");
+            svg.text(LEFT - 5.0, y(value) + 3.5, &format!("{value}"), &small);
+        }
+        // Each count holds for its 100 ms: a bar per slice, touching.
+        let fill = colour_of(side.side);
+        for &(t, n) in points.iter().filter(|p| p.1 > 0) {
+            let left = x(t);
+            svg.rect(left, y(n as f64), x(t + width) - left + 0.3, n as f64 / max * PANEL, fill, None);
+        }
+        svg.line((LEFT, top), (LEFT, base), colour::AXIS, "");
+        svg.line((LEFT, base), (LEFT + PLOT_W, base), colour::AXIS, "");
     }
-    svg.line((LEFT, plot_top), (LEFT, base), colour::AXIS, "");
-    svg.vertical_text(LEFT - 48.0, plot_top + PLOT_H / 2.0, AXIS);
-    // The time axis.
-    svg.line((LEFT, base), (LEFT + PLOT_W, base), colour::AXIS, "");
+    svg.vertical_text(LEFT - 48.0, (first_top + last_base) / 2.0, AXIS);
+
+    // The time axis, under the last panel.
     let seconds = duration_ms as f64 / 1000.0;
     let step = [1u64, 2, 5, 10, 15, 30, 60, 120, 300, 600]
         .into_iter()
@@ -102,34 +108,19 @@ pub fn chart(report: &Report) -> String {
         .unwrap_or(600);
     let middle = format!(r#"text-anchor="middle" font-size="11" fill="{}""#, colour::AXIS);
     for s in (0..).step_by(step as usize).take_while(|s| s * 1000 <= duration_ms) {
-        svg.line((x(s * 1000), base), (x(s * 1000), base + 3.0), colour::AXIS, "");
-        svg.text(x(s * 1000), base + 15.0, &format!("{s}s"), &middle);
+        svg.line((x(s * 1000), last_base), (x(s * 1000), last_base + 3.0), colour::AXIS, "");
+        svg.text(x(s * 1000), last_base + 15.0, &format!("{s}s"), &middle);
     }
-    svg.text(LEFT + PLOT_W / 2.0, base + 36.0, "seconds since the side started", &middle);
+    svg.text(LEFT + PLOT_W / 2.0, last_base + 36.0, "seconds since the side started", &middle);
 
-    // The logout, where the first side's script marked it (every side runs
-    // it at the same time on its own clock).
-    let logout = report.sides.iter().flat_map(|s| &s.events).find(|e| e.kind == EventKind::LogoutEverywhere);
+    // The logout, where the script marked it (every side runs it at the
+    // same time on its own clock), across every panel.
     if let Some(event) = logout {
         let at = x(event.t_ms);
-        svg.line((at, plot_top - 4.0), (at, base), "black", "4,3");
-        let label_x = match at + 4.0 + text_width(LOGOUT_LABEL, 11.0) <= LEFT + PLOT_W {
-            true => at + 4.0,
-            false => at - 4.0 - text_width(LOGOUT_LABEL, 11.0),
-        };
-        svg.text(label_x, plot_top + 8.0, LOGOUT_LABEL, r#"font-size="11""#);
-    }
-
-    // The curves, as steps: each count holds for its 100 ms.
-    let width = BUCKET.as_millis() as u64;
-    for (side, points) in &curves {
-        if points.is_empty() {
-            continue;
-        }
-        let (stroke, dash) = pen(*side);
-        let steps: Vec<(f64, f64)> =
-            points.iter().flat_map(|&(t, n)| [(x(t), y(n as f64)), (x(t + width), y(n as f64))]).collect();
-        svg.polyline(&steps, stroke, 2.5, dash);
+        svg.line((at, first_top - 16.0), (at, last_base), "black", "4,3");
+        let label_width = text_width(LOGOUT_LABEL, 11.0);
+        let label_x = if at + 4.0 + label_width <= LEFT + PLOT_W { at + 4.0 } else { at - 4.0 - label_width };
+        svg.text(label_x, first_top - 20.0, LOGOUT_LABEL, r#"font-size="11""#);
     }
     svg.finish()
 }
@@ -186,7 +177,7 @@ mod tests {
     }
 
     #[test]
-    fn every_side_has_a_curve_a_legend_entry_and_the_logout_is_marked() {
+    fn every_side_has_a_panel_on_one_scale_and_the_logout_is_marked() {
         let report = Report {
             scenario: "logout-everywhere".into(),
             seed: 1,
@@ -208,23 +199,34 @@ mod tests {
             .filter(|n| n.has_tag_name("text"))
             .map(|n| n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect())
             .collect();
-        let has = |wanted: &str| texts.iter().any(|t| t == wanted);
-        assert!(has(AXIS) && has(LOGOUT_LABEL) && has("seconds since the side started"), "{texts:?}");
-        for wanted in [
-            "stateful (sticky): 7 of 12 outlived the logout",
-            "stateless (round-robin): 0 of 12 outlived the logout",
-            "token (round-robin): 12 of 12 outlived the logout",
+        let count = |wanted: &str| texts.iter().filter(|t| *t == wanted).count();
+        for once in [AXIS, LOGOUT_LABEL, "seconds since the side started", "0s", "4s"] {
+            assert_eq!(count(once), 1, "`{once}`: {texts:?}");
+        }
+        for (name, counted) in [
+            ("stateful (sticky)", "7 of 12 outlived the logout"),
+            ("stateless (round-robin)", "0 of 12 outlived the logout"),
+            ("token (round-robin)", "12 of 12 outlived the logout"),
         ] {
-            assert!(has(wanted), "no `{wanted}`: {texts:?}");
+            assert_eq!(count(name), 1, "no panel for `{name}`: {texts:?}");
+            assert_eq!(count(counted), 1, "no `{counted}`: {texts:?}");
         }
-        for tick in ["0", "5", "10", "15", "0s", "4s"] {
-            assert!(has(tick), "no tick `{tick}`: {texts:?}");
+        // The same y scale on every panel.
+        for tick in ["0", "10", "20"] {
+            assert_eq!(count(tick), 3, "tick `{tick}`: {texts:?}");
         }
-        // Three legend swatches and three curves, each side in its own pen.
-        let lines: Vec<_> = document.descendants().filter(|n| n.has_tag_name("polyline")).collect();
-        assert_eq!(lines.len(), 6);
-        let pens: std::collections::HashSet<_> =
-            lines.iter().map(|l| (l.attribute("stroke"), l.attribute("stroke-dasharray"))).collect();
-        assert_eq!(pens.len(), 3, "a colour and a dash per side");
+        // A bar per slice with anyone still working: 40 on the token side,
+        // 16 before the logout on the stateless side, 40 on the stateful.
+        let bars = |side: Side| {
+            document
+                .descendants()
+                .filter(|n| {
+                    n.has_tag_name("rect")
+                        && n.attribute("fill") == Some(colour_of(side))
+                        && n.parent().is_some_and(|p| !p.has_tag_name("pattern"))
+                })
+                .count()
+        };
+        assert_eq!((bars(Side::Stateful), bars(Side::Stateless), bars(Side::Token)), (40, 16, 40));
     }
 }

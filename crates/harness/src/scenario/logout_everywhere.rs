@@ -37,8 +37,9 @@ struct EverywhereFindings {
     /// Answered 501: the side cannot end every session (the token twin
     /// without a deny list). Every other session of that user survives.
     logouts_refused: u64,
-    /// Every status `DELETE /sessions` got, by status (the JSON only).
-    logout_statuses: BTreeMap<String, u64>,
+    /// The statuses `DELETE /sessions` got, with their counts (`204: 200`);
+    /// anything but 204 and 501 means the side lacks the route.
+    logout_statuses: String,
     /// `X-Sessions-Reach` of the 204s: `node`, `everywhere`, or both
     /// (`node, everywhere`) if nodes differ; `null` when none.
     logout_reach: Option<String>,
@@ -120,10 +121,14 @@ fn others(users: &[UserRecord]) -> Vec<Other<'_>> {
 
 fn findings(users: &[UserRecord], duration_ms: u64) -> EverywhereFindings {
     let logouts: Vec<&EverywhereLogout> = users.iter().filter_map(|u| u.everywhere.as_ref()).collect();
-    let mut logout_statuses = BTreeMap::new();
+    let mut statuses = BTreeMap::<u16, u64>::new();
     for logout in &logouts {
-        *logout_statuses.entry(logout.status.to_string()).or_default() += 1;
+        *statuses.entry(logout.status).or_default() += 1;
     }
+    let logout_statuses = match statuses.is_empty() {
+        true => "none answered".to_string(),
+        false => statuses.iter().map(|(status, n)| format!("{status}: {n}")).collect::<Vec<_>>().join(", "),
+    };
     let count = |status: u16| logouts.iter().filter(|l| l.status == status).count() as u64;
     let reaches: std::collections::BTreeSet<&str> = logouts.iter().filter_map(|l| l.reach.as_deref()).collect();
     let listed: Vec<usize> = logouts.iter().filter_map(|l| l.listed).collect();
@@ -259,6 +264,7 @@ mod tests {
         ];
         let found = findings(&users, 10_000);
         assert_eq!(found.logouts_everywhere, 3);
+        assert_eq!(found.logout_statuses, "204: 3");
         assert_eq!(found.other_devices, 3);
         assert_eq!(found.other_devices_on_another_node, 2);
         assert_eq!(found.sessions_outliving_logout, 2);
