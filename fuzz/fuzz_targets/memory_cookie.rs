@@ -29,7 +29,9 @@ fn now<T>(future: impl Future<Output = T>) -> T {
 fn store() -> &'static (MemoryStore, Vec<String>) {
     static STORE: OnceLock<(MemoryStore, Vec<String>)> = OnceLock::new();
     STORE.get_or_init(|| {
-        let store = MemoryStore::new(Duration::from_secs(24 * 3600));
+        // Sessions that neither idle out nor outlive their lifetime during a run.
+        let day = Duration::from_secs(24 * 3600);
+        let store = MemoryStore::new(day).with_max_age(day);
         let user = Name::parse("fuzz").unwrap();
         let issued = (0..8).map(|_| now(store.create(&user, "node-a", None)).unwrap().0).collect();
         (store, issued)

@@ -24,7 +24,9 @@ const SECRET: &[u8] = b"fuzz-key-fuzz-key-fuzz-key-fuzz-key";
 fn store() -> &'static (TokenStore, String) {
     static STORE: OnceLock<(TokenStore, String)> = OnceLock::new();
     STORE.get_or_init(|| {
-        let store = TokenStore::new(TokenKey::new(SECRET).unwrap(), Duration::from_secs(24 * 3600));
+        // A token that neither idles out nor outlives its lifetime during a run.
+        let day = Duration::from_secs(24 * 3600);
+        let store = TokenStore::new(TokenKey::new(SECRET).unwrap(), day).with_max_age(day);
         let mut session = Session::new(&Name::parse("alice").unwrap());
         session.cart.insert("book".into(), 2);
         let token = store.sign(&session).unwrap();

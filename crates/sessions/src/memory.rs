@@ -39,6 +39,39 @@
 //! number of live sessions, not the number ever created. It sweeps one
 //! shard at a time, so a request waits at most for one shard's sweep.
 //!
+//! # The absolute lifetime
+//!
+//! A session also ends [`with_max_age`](MemoryStore::with_max_age) after
+//! its login, however active it is. The entry has no room for a second
+//! deadline (the table slot is full), and needs none: a renewal moves the
+//! deadline to the idle TTL from now *or the end of the session's life,
+//! whichever comes first*. The end of life is the creation time (which the
+//! entry keeps, in Unix milliseconds) plus the lifetime, moved onto the
+//! store's clock by an offset read from both clocks when the store was
+//! made; a lookup pays a multiply and two adds for it, on the allocation it
+//! reads anyway. So the deadline is the one thing every path checks: a
+//! session past its lifetime answers as unknown even if it was used a
+//! moment ago, the sweeper frees it, listings skip it, and an eviction
+//! counts it as expired. (A step of the wall clock after the store started
+//! moves the end of life of the sessions created after it by the step; the
+//! idle timeout does not move.)
+//!
+//! # A user's sessions
+//!
+//! [`sessions`](SessionStore::sessions), [`end_all`](SessionStore::end_all)
+//! and [`end_one`](SessionStore::end_one) reach the sessions this process
+//! holds (`Reach::Node`): another node's RAM holds others of the user, and
+//! they live on. There is no index by user: it would cost a map entry per
+//! session and a second lock on every login and expiry, for requests that
+//! are rare. Instead they scan every shard, one lock at a time, and compare
+//! each entry's user name: O(sessions held), one read of each session's
+//! allocation, while a request waits at most for one shard's scan, as for
+//! the sweeper. Only the user's own sessions are hashed for their
+//! handles. A listing's `last_seen` is the deadline less the idle TTL,
+//! which is the last use except in a session's last TTL before its end of
+//! life, where the deadline is capped and it is the earliest that use can
+//! have been.
+//!
 //! # A bound, and which sessions go
 //!
 //! A login needs no password, so any client can fill the store. A store
@@ -66,13 +99,13 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use crate::id::SessionId;
+use crate::id::{self, SessionId};
 use crate::session::{Name, Session};
-use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::store::{Change, Ended, Listed, Reach, SessionInfo, SessionStore, StoreError, Updated};
 use crate::view::{CartView, SessionView};
 
 const SHARDS: usize = 64;
@@ -100,9 +133,18 @@ pub struct MemoryStore {
 struct Inner {
     shards: Vec<Mutex<Shard>>,
     ttl: Duration,
-    /// Absolute lifetime of a session, in nanoseconds (set once, by
-    /// [`MemoryStore::with_max_age`], before the store is shared).
-    max_age_ns: AtomicU64,
+    /// Where the store's [`clock`] stood at the Unix epoch, in nanoseconds
+    /// (negative: the clock starts near boot): a Unix time plus this is the
+    /// same moment on the clock. Read from both clocks when the store was
+    /// made.
+    unix_to_clock_ns: i64,
+    /// [`unix_to_clock_ns`](Self::unix_to_clock_ns) plus the absolute
+    /// lifetime of a session in nanoseconds: a creation time in Unix
+    /// nanoseconds plus this is the end of the session's life on the clock
+    /// (see [`Inner::end_of_life`]). Set once, by
+    /// [`MemoryStore::with_max_age`], before the store is shared; an atomic
+    /// only because the sweeper thread already holds the store.
+    end_of_life_offset_ns: AtomicI64,
     /// The most sessions held (see the module docs).
     max_sessions: usize,
     /// Sessions held, and the one each login in progress is about to add.
@@ -131,6 +173,21 @@ impl Key {
         };
         // Bytes 16 to 21: the word at 14, less its two low (first) bytes.
         Some(Key([word(0), word(8), word(14) >> 16]))
+    }
+
+    /// The cookie text the key was made from.
+    fn text(self) -> [u8; SessionId::TEXT_LEN] {
+        let mut text = [0u8; SessionId::TEXT_LEN];
+        text[..8].copy_from_slice(&self.0[0].to_le_bytes());
+        text[8..16].copy_from_slice(&self.0[1].to_le_bytes());
+        text[16..].copy_from_slice(&self.0[2].to_le_bytes()[..SessionId::TEXT_LEN - 16]);
+        text
+    }
+
+    /// The session's [handle](SessionStore::handle): that of its cookie.
+    fn handle(self) -> String {
+        // Made from a credential's bytes, which were text.
+        id::handle(std::str::from_utf8(&self.text()).unwrap_or_default())
     }
 
     /// The first eight digits carry 48 random bits, six in each byte; a
@@ -217,6 +274,11 @@ impl Packed {
         std::str::from_utf8(&self.0[Self::USER_AT + 1..self.items_start()]).unwrap_or_default()
     }
 
+    /// Whether the session is `user`'s: the bytes compared, no decoding.
+    fn is_of(&self, user: &Name) -> bool {
+        self.0.get(Self::USER_AT + 1..self.items_start()) == Some(user.as_str().as_bytes())
+    }
+
     fn items_start(&self) -> usize {
         Self::USER_AT + 1 + usize::from(self.0[Self::USER_AT])
     }
@@ -301,10 +363,12 @@ impl MemoryStore {
     /// A store that holds at most `max_sessions` (at least one): beyond it,
     /// a login evicts the least recently used (see the module docs).
     pub fn with_max_sessions(ttl: Duration, max_sessions: usize) -> MemoryStore {
+        let unix_to_clock_ns = clock_minus_unix_ns();
         let inner = Arc::new(Inner {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             ttl,
-            max_age_ns: AtomicU64::new(nanos(crate::store::DEFAULT_MAX_AGE)),
+            unix_to_clock_ns,
+            end_of_life_offset_ns: AtomicI64::new(end_of_life_offset(unix_to_clock_ns, crate::store::DEFAULT_MAX_AGE)),
             max_sessions: max_sessions.max(1),
             held: AtomicUsize::new(0),
             evicted: AtomicU64::new(0),
@@ -326,7 +390,8 @@ impl MemoryStore {
     /// however active ([`DEFAULT_MAX_AGE`](crate::store::DEFAULT_MAX_AGE)
     /// by default).
     pub fn with_max_age(self, max_age: Duration) -> MemoryStore {
-        self.inner.max_age_ns.store(nanos(max_age), Ordering::Relaxed);
+        let offset = end_of_life_offset(self.inner.unix_to_clock_ns, max_age);
+        self.inner.end_of_life_offset_ns.store(offset, Ordering::Relaxed);
         self
     }
 
@@ -403,12 +468,15 @@ impl MemoryStore {
         let now = clock::now();
         let mut shard = self.shard(key);
         let entry = shard.get_mut(&key)?;
-        if entry.expires_at <= now {
+        // Never past the end of its life (see the module docs), which the
+        // deadline reaches before `now` does once the session is too old.
+        let renewed = self.inner.deadline(now).min(self.inner.end_of_life(entry.packed.created_at()));
+        if entry.expires_at <= now || renewed <= now {
             shard.remove(&key);
             self.inner.held.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        entry.expires_at = self.inner.deadline(now);
+        entry.expires_at = renewed;
         Some(f(entry))
     }
 
@@ -424,7 +492,8 @@ impl MemoryStore {
         let credential = SessionId::generate().to_string();
         let key = Key::of(&credential).expect("an id's text form has TEXT_LEN bytes");
         let session = Session::new(user);
-        let entry = Entry::new(&session, self.inner.deadline(clock::now()));
+        let deadline = self.inner.deadline(clock::now()).min(self.inner.end_of_life(session.created_at));
+        let entry = Entry::new(&session, deadline);
         if self.shard(key).insert(key, entry).is_some() {
             // 128 random bits met an id in use: the old session is gone.
             self.inner.held.fetch_sub(1, Ordering::Relaxed);
@@ -445,6 +514,74 @@ impl Inner {
     /// The deadline of a session touched at `now`.
     fn deadline(&self, now: u64) -> u64 {
         now.saturating_add(u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// When a session created at `created_at` (Unix milliseconds) reaches
+    /// its absolute lifetime, on the store's clock: no deadline goes past
+    /// it. A multiply and two adds, on what the lookup reads anyway.
+    fn end_of_life(&self, created_at: u64) -> u64 {
+        let created = i64::try_from(created_at).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+        u64::try_from(created.saturating_add(self.end_of_life_offset_ns.load(Ordering::Relaxed))).unwrap_or(0)
+    }
+
+    /// A time on the store's clock as Unix milliseconds.
+    fn unix_ms(&self, at: u64) -> u64 {
+        let unix_ns = i64::try_from(at).unwrap_or(i64::MAX).saturating_sub(self.unix_to_clock_ns);
+        u64::try_from(unix_ns / 1_000_000).unwrap_or(0)
+    }
+
+    /// The live sessions of `user`: key, creation time and deadline, read
+    /// one shard at a time (see the module docs for the cost).
+    fn live_of(&self, user: &Name) -> Vec<(Key, u64, u64)> {
+        let now = clock::now();
+        let mut found = Vec::new();
+        for shard in &self.shards {
+            let shard = lock(shard);
+            found.extend(
+                shard
+                    .iter()
+                    .filter(|(_, entry)| entry.expires_at > now && entry.packed.is_of(user))
+                    .map(|(key, entry)| (*key, entry.packed.created_at(), entry.expires_at)),
+            );
+        }
+        found
+    }
+
+    /// Removes every session of `user`, one shard at a time; returns how
+    /// many of them were live.
+    fn end_all(&self, user: &Name) -> u64 {
+        let now = clock::now();
+        let mut live = 0;
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            let before = shard.len();
+            shard.retain(|_, entry| {
+                let ends = entry.packed.is_of(user);
+                live += u64::from(ends && entry.expires_at > now);
+                !ends
+            });
+            self.held.fetch_sub(before - shard.len(), Ordering::Relaxed);
+        }
+        live
+    }
+
+    /// Removes the live session of `user` whose handle is `handle`; whether
+    /// there was one. Only the user's own sessions are hashed.
+    fn end_one(&self, user: &Name, handle: &str) -> bool {
+        let now = clock::now();
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            let found = shard
+                .iter()
+                .find(|(key, entry)| entry.expires_at > now && entry.packed.is_of(user) && key.handle() == handle)
+                .map(|(key, _)| *key);
+            if let Some(key) = found {
+                shard.remove(&key);
+                self.held.fetch_sub(1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
     }
 
     fn sweep(&self) -> usize {
@@ -521,6 +658,19 @@ impl Inner {
 /// A duration in nanoseconds, saturating.
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Where the store's clock stood at the Unix epoch (see
+/// [`Inner::unix_to_clock_ns`]), read from both clocks now.
+fn clock_minus_unix_ns() -> i64 {
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let unix = i64::try_from(unix.as_nanos()).unwrap_or(i64::MAX);
+    i64::try_from(clock::now()).unwrap_or(i64::MAX).saturating_sub(unix)
+}
+
+/// [`Inner::end_of_life_offset_ns`] for an absolute lifetime of `max_age`.
+fn end_of_life_offset(unix_to_clock_ns: i64, max_age: Duration) -> i64 {
+    unix_to_clock_ns.saturating_add(i64::try_from(max_age.as_nanos()).unwrap_or(i64::MAX))
 }
 
 fn sweep_until_dropped(inner: &Weak<Inner>, every: Duration) {
@@ -628,6 +778,41 @@ impl SessionStore for MemoryStore {
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {
         self.destroy_now(credential);
         Ok(())
+    }
+
+    /// Every live session of `user` this process holds, found by a scan of
+    /// every shard (see the module docs). `node` is `None`: they are all
+    /// this node's.
+    async fn sessions(&self, user: &Name, _current: &str) -> Result<Listed, StoreError> {
+        let ttl_ns = nanos(self.inner.ttl);
+        let mut sessions: Vec<SessionInfo> = self
+            .inner
+            .live_of(user)
+            .into_iter()
+            .map(|(key, created_at, deadline)| SessionInfo {
+                handle: key.handle(),
+                created_at,
+                // Exact while the deadline is last use plus the TTL; in a
+                // session's last TTL before its end of life the deadline is
+                // capped, and this is the earliest its last use can be.
+                last_seen: self.inner.unix_ms(deadline.saturating_sub(ttl_ns)).max(created_at),
+                node: None,
+            })
+            .collect();
+        sessions.sort_by(|a, b| (a.created_at, &a.handle).cmp(&(b.created_at, &b.handle)));
+        Ok(Listed { sessions, reach: Reach::Node })
+    }
+
+    /// Removes every session of `user` this process holds, by a scan of
+    /// every shard; `count` is the live ones among them.
+    async fn end_all(&self, user: &Name, _current: &str) -> Result<Ended, StoreError> {
+        Ok(Ended { count: self.inner.end_all(user), reach: Reach::Node })
+    }
+
+    async fn end_one(&self, user: &Name, _current: &str, handle: &str) -> Result<bool, StoreError> {
+        let well_formed =
+            handle.len() == id::HANDLE_LEN && handle.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        Ok(well_formed && self.inner.end_one(user, handle))
     }
 
     async fn health(&self) -> Result<(), StoreError> {

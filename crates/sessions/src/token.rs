@@ -20,9 +20,9 @@
 //! |---|---|
 //! | `jti` | the session's id: 128 random bits, base64url. It stays the same across re-issues, so denying it refuses every copy the session ever produced |
 //! | `sub` | the user name |
-//! | `created_at`, `requests`, `cart` | as in [`Session`] |
+//! | `created_at`, `requests`, `cart` | as in [`Session`]; `created_at` also starts the session's absolute lifetime ([`TokenStore::with_max_age`]) |
 //! | `exp` | expiry in whole seconds (RFC 7519), rounded up, for standard tools |
-//! | `exp_ms` | the precise expiry in Unix milliseconds, which the store enforces |
+//! | `exp_ms` | the precise expiry in Unix milliseconds, which the store enforces: one TTL after the token was issued, or the end of the session's absolute lifetime (`created_at` + max age) if that comes first |
 //!
 //! The payload is signed, not encrypted: a client can read it (base64url),
 //! it just cannot change it.
@@ -31,10 +31,13 @@
 //!
 //! A credential longer than [`MAX_TOKEN_LEN`] is refused unread. Then the
 //! header must name HS256 (so `alg: none` and every other algorithm are
-//! refused), the signature must match under this node's key, and `exp_ms`
-//! must be in the future. Only a token that passed all of that is looked up
-//! in the deny list, so forged or malformed cookies never cost a Redis round
-//! trip.
+//! refused), the signature must match under this node's key, `exp_ms` must
+//! be in the future, and so must `created_at` plus the absolute lifetime
+//! (`--session-max-age`): a session in constant use, whose every request
+//! re-issues its token, still ends then, and a node configured with a
+//! shorter lifetime than the one that issued the token goes by its own.
+//! Only a token that passed all of that is looked up in the deny list, so
+//! forged, malformed or too old cookies never cost a Redis round trip.
 //!
 //! # Size
 //!
@@ -58,13 +61,45 @@
 //! after the logout (plus [`REVOCATION_MARGIN`] for requests in flight).
 //! After that every copy is refused by its own expiry, and the entry goes.
 //!
+//! # Ending every session of a user
+//!
+//! A token store keeps no list of a user's sessions, so it cannot list them
+//! ([`sessions`](SessionStore::sessions) shows the caller's own token only,
+//! `Reach::Caller`) nor name them one by one. What it can do, with a deny
+//! list, is refuse them all by age: [`end_all`](SessionStore::end_all)
+//! writes the user's "not before" time, `revoked-before:<user>` = the Unix
+//! milliseconds of the end, and every node then refuses every token of that
+//! user whose `created_at` is not after it, whichever copy it is. A login
+//! after the end has a later `created_at` and is accepted. The key lives as
+//! long as a session can (the absolute lifetime, plus
+//! [`REVOCATION_MARGIN`]): every token it could refuse is past its lifetime
+//! by then. Since the store cannot count the sessions it ended,
+//! [`Ended::count`] is 1, meaning "at least the caller's". The time is the
+//! ending node's clock and `created_at` the creating node's, so nodes whose
+//! clocks differ move the line by the difference. Without a deny list
+//! `end_all` answers [`StoreError::Unsupported`] ([`NEEDS_DENY_LIST`]).
+//!
+//! [`end_one`](SessionStore::end_one) can name only the caller's own
+//! session (its [handle](SessionStore::handle) is that of its `jti`, the
+//! same across re-issues): it revokes that `jti`, as logout does. Any other
+//! handle is unknown to it (`Ok(false)`).
+//!
+//! A request still asks Redis once: a single `MGET revoked:<jti>
+//! revoked-before:<user>` answers both questions.
+//!
+//! | key | value | TTL |
+//! |---|---|---|
+//! | `revoked:<jti>` | `1` | `--session-ttl` + [`REVOCATION_MARGIN`] |
+//! | `revoked-before:<user>` | Unix ms of the end | `--session-max-age` + [`REVOCATION_MARGIN`] |
+//!
 //! That is server-side state again, and Redis availability again: while the
 //! deny list cannot be asked, authenticated requests answer 503 rather than
 //! risk accepting a revoked token.
 //!
 //! ```text
-//! $ redis-cli -p PORT --scan --pattern 'revoked:*'
+//! $ redis-cli -p PORT --scan --pattern 'revoked*'
 //! $ redis-cli -p PORT PTTL revoked:q3N0...
+//! $ redis-cli -p PORT GET revoked-before:alice
 //! ```
 //!
 //! The deny list reuses [`RedisStore`]'s connection handling (a connection
@@ -88,11 +123,11 @@ use ::redis::RedisError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::id::SessionId;
+use crate::id::{self, SessionId};
 use crate::redis::{RedisSettings, RedisStore};
 use crate::resp::{Reply, WireError, encode, itoa};
 use crate::session::{Name, Session, now_ms};
-use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::store::{Change, Ended, Listed, Reach, SessionInfo, SessionStore, StoreError, Updated};
 use crate::view::SessionView;
 
 /// The longest token issued or accepted, in bytes: 4096 (what browsers keep
@@ -105,6 +140,21 @@ const HEADROOM: usize = 64;
 
 /// The prefix of every deny-list key: `revoked:<jti>`.
 pub const REVOKED_PREFIX: &str = "revoked:";
+
+/// The prefix of a user's "not before" time: `revoked-before:<user>`.
+pub const REVOKED_BEFORE_PREFIX: &str = "revoked-before:";
+
+/// Why [`SessionStore::end_all`] cannot work without a deny list; the app
+/// shows it to the client.
+pub const NEEDS_DENY_LIST: &str = "ending every session needs a deny list: start token-server with --revocation-redis";
+
+/// Why [`SessionStore::end_one`] cannot end the caller's session without a
+/// deny list.
+pub const ONE_NEEDS_DENY_LIST: &str = "ending a session needs a deny list: start token-server with --revocation-redis";
+
+/// The longest TTL given to a deny-list key (Redis refuses expiry times
+/// past what its clock can count): a hundred years.
+const LONGEST_TTL_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
 
 /// Added to the TTL of a deny-list entry for a request that passed the deny
 /// check just before the logout and is still issuing its token.
@@ -237,6 +287,11 @@ impl TokenStore {
         format!("{REVOKED_PREFIX}{jti}")
     }
 
+    /// The key of `user`'s "not before" time (see the module docs).
+    pub fn revoked_before_key(user: &Name) -> String {
+        format!("{REVOKED_BEFORE_PREFIX}{user}")
+    }
+
     /// Signs `session` as a new token with a fresh id, valid for the TTL from
     /// now. For benchmarks and tests; requests go through [`SessionStore`].
     pub fn sign(&self, session: &Session) -> Result<String, StoreError> {
@@ -254,7 +309,8 @@ impl TokenStore {
         self.check(token).map(|claims| claims.jti)
     }
 
-    /// Signature, algorithm, size and expiry: everything that needs no I/O.
+    /// Signature, algorithm, size, expiry and absolute lifetime: everything
+    /// that needs no I/O.
     fn check(&self, credential: &str) -> Option<Claims> {
         if credential.len() > MAX_TOKEN_LEN {
             return None;
@@ -263,13 +319,21 @@ impl TokenStore {
             jsonwebtoken::decode::<Claims>(credential, &self.shared.key.decoding, &self.shared.validation).ok()?.claims;
         // Only ids this store could have made name a Redis key.
         SessionId::parse(&claims.jti)?;
-        (claims.exp_ms > now_ms()).then_some(claims)
+        let now = now_ms();
+        (claims.exp_ms > now && self.end_of_life(claims.created_at) > now).then_some(claims)
     }
 
-    /// Signs `session` under `jti`, expiring one TTL from now; refuses a
-    /// token longer than `limit`.
+    /// When a session created at `created_at` reaches its absolute
+    /// lifetime, Unix milliseconds.
+    fn end_of_life(&self, created_at: u64) -> u64 {
+        created_at.saturating_add(self.max_age_ms)
+    }
+
+    /// Signs `session` under `jti`, expiring one TTL from now or at the end
+    /// of its lifetime if that comes first; refuses a token longer than
+    /// `limit`.
     fn issue(&self, jti: &str, session: &Session, limit: usize) -> Result<String, StoreError> {
-        let exp_ms = now_ms().saturating_add(self.shared.ttl_ms);
+        let exp_ms = now_ms().saturating_add(self.shared.ttl_ms).min(self.end_of_life(session.created_at));
         let claims = Claims {
             jti: jti.to_string(),
             sub: session.user,
@@ -291,16 +355,37 @@ impl TokenStore {
         Ok(token)
     }
 
-    /// Whether the deny list holds `jti`; always `false` without one.
-    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+    /// Whether the deny list refuses the session: its `jti` is denied, or
+    /// its user's sessions were all ended after it was created. One round
+    /// trip; always `false` without a deny list.
+    async fn is_revoked(&self, claims: &Claims) -> Result<bool, StoreError> {
         let Some(redis) = &self.revocation else {
             return Ok(false);
         };
-        let key = Self::revocation_key(jti);
-        let replies = redis.call("revoked?", 1, |out| encode(out, &[b"EXISTS", key.as_bytes()])).await?;
-        RedisStore::read("revoked?", &replies, |replies| match replies.next()? {
-            Reply::Integer(found) => Ok(found > 0),
-            other => Err(WireError::Reply(format!("EXISTS answered {other:?}"))),
+        let (denied, not_before) = (Self::revocation_key(&claims.jti), Self::revoked_before_key(&claims.sub));
+        let replies =
+            redis.call("revoked?", 1, |out| encode(out, &[b"MGET", denied.as_bytes(), not_before.as_bytes()])).await?;
+        RedisStore::read("revoked?", &replies, |replies| {
+            let unexpected = |other: Reply<'_>| WireError::Reply(format!("MGET answered {other:?}"));
+            match replies.next()? {
+                Reply::Array(Some(2)) => {}
+                other => return Err(unexpected(other)),
+            }
+            let denied = match replies.next()? {
+                Reply::Bulk(found) => found.is_some(),
+                other => return Err(unexpected(other)),
+            };
+            let ended_at = match replies.next()? {
+                Reply::Bulk(None) => None,
+                Reply::Bulk(Some(ms)) => Some(
+                    std::str::from_utf8(ms)
+                        .ok()
+                        .and_then(|ms| ms.parse::<u64>().ok())
+                        .ok_or_else(|| WireError::Reply(format!("{not_before} is not a time")))?,
+                ),
+                other => return Err(unexpected(other)),
+            };
+            Ok(denied || ended_at.is_some_and(|ended_at| claims.created_at <= ended_at))
         })
     }
 
@@ -346,7 +431,7 @@ impl SessionStore for TokenStore {
         let Some(claims) = self.check(credential) else {
             return Ok(None);
         };
-        if self.is_revoked(&claims.jti).await? {
+        if self.is_revoked(&claims).await? {
             return Ok(None);
         }
         let mut session = claims.session();
@@ -372,7 +457,7 @@ impl SessionStore for TokenStore {
         let Some(claims) = self.check(credential) else {
             return Ok(None);
         };
-        if self.is_revoked(&claims.jti).await? {
+        if self.is_revoked(&claims).await? {
             return Ok(None);
         }
         let mut session = claims.session();
@@ -388,6 +473,66 @@ impl SessionStore for TokenStore {
             Some(claims) => self.revoke(&claims).await,
             None => Ok(()),
         }
+    }
+
+    /// The handle of the token's `jti`, so the same for every copy the
+    /// session was re-issued as; `None` for a token that does not check.
+    fn handle(&self, credential: &str) -> Option<String> {
+        self.check(credential).map(|claims| id::handle(&claims.jti))
+    }
+
+    /// The caller's own session alone (`Reach::Caller`): the store keeps no
+    /// list. Its `last_seen` is now, since the caller is using it.
+    async fn sessions(&self, user: &Name, current: &str) -> Result<Listed, StoreError> {
+        let sessions = self
+            .check(current)
+            .filter(|claims| claims.sub == *user)
+            .map(|claims| SessionInfo {
+                handle: id::handle(&claims.jti),
+                created_at: claims.created_at,
+                last_seen: now_ms().max(claims.created_at),
+                node: None,
+            })
+            .into_iter()
+            .collect();
+        Ok(Listed { sessions, reach: Reach::Caller })
+    }
+
+    /// Writes the user's "not before" time to the deny list (see the module
+    /// docs): every token of `user` created until now is refused on every
+    /// node. `count` is 1: at least the caller's; the store cannot know how
+    /// many there were.
+    async fn end_all(&self, user: &Name, _current: &str) -> Result<Ended, StoreError> {
+        let Some(redis) = &self.revocation else {
+            return Err(StoreError::Unsupported(NEEDS_DENY_LIST));
+        };
+        let key = Self::revoked_before_key(user);
+        let ended_at = now_ms();
+        let margin_ms = u64::try_from(REVOCATION_MARGIN.as_millis()).unwrap_or(u64::MAX);
+        let ttl_ms = self.max_age_ms.saturating_add(margin_ms).min(LONGEST_TTL_MS);
+        redis
+            .send("end all", 1, |out| {
+                let (mut at, mut ttl) = ([0; 20], [0; 20]);
+                encode(out, &[b"SET", key.as_bytes(), itoa(ended_at, &mut at), b"PX", itoa(ttl_ms, &mut ttl)]);
+            })
+            .await?;
+        Ok(Ended { count: 1, reach: Reach::Everywhere })
+    }
+
+    /// Only the caller's own session can be named: its `jti` goes on the
+    /// deny list, as at logout. Any other handle: `Ok(false)`.
+    async fn end_one(&self, user: &Name, current: &str, handle: &str) -> Result<bool, StoreError> {
+        let Some(claims) = self.check(current).filter(|claims| claims.sub == *user) else {
+            return Ok(false);
+        };
+        if id::handle(&claims.jti) != handle {
+            return Ok(false);
+        }
+        if self.revocation.is_none() {
+            return Err(StoreError::Unsupported(ONE_NEEDS_DENY_LIST));
+        }
+        self.revoke(&claims).await?;
+        Ok(true)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -1,8 +1,10 @@
 //! What only the token store has to prove, and where it differs from the
 //! server-side stores on purpose: the session lives in the credential, so a
 //! forged, edited or expired credential must be refused on its own, a
-//! logged-out token lives on unless a deny list is used, and two concurrent
-//! requests with one token lose one of the two changes.
+//! logged-out token lives on unless a deny list is used, two concurrent
+//! requests with one token lose one of the two changes, and a user's
+//! sessions can be listed only as far as the caller's own token and ended
+//! all at once only through the deny list.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +13,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use local_redis::RedisServer;
 use serde_json::{Value, json};
-use sessions::token::{MAX_TOKEN_LEN, REVOCATION_MARGIN};
-use sessions::{Change, Name, Session, SessionStore, StoreError, TokenKey, TokenKeyError, TokenStore, now_ms};
+use sessions::token::{MAX_TOKEN_LEN, NEEDS_DENY_LIST, REVOCATION_MARGIN};
+use sessions::{
+    Change, DEFAULT_MAX_AGE, Name, Reach, Session, SessionStore, StoreError, TokenKey, TokenKeyError, TokenStore,
+    now_ms,
+};
 
 const TTL: Duration = Duration::from_secs(60);
 const SECRET: &[u8] = b"token-tests-key-with-more-than-32-bytes";
@@ -332,4 +337,162 @@ fn signing_and_reading_back_agree() {
     session.cart.insert("book".into(), 2);
     let token = store.sign(&session).unwrap();
     assert_eq!(store.verify(&token), Some(session));
+}
+
+#[tokio::test]
+async fn a_sessions_handle_stays_the_same_across_reissues() {
+    let store = store();
+    let (first, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
+    let second = store.update(&first, Change::Touch).await.unwrap().unwrap().reissued.unwrap();
+    let third = store.update(&second, add("book", 1)).await.unwrap().unwrap().reissued.unwrap();
+    let handle = store.handle(&first).unwrap();
+    assert_eq!(handle, sessions::id::handle(&store.token_id(&first).unwrap()), "the handle is the jti's");
+    assert_eq!(store.handle(&second).as_deref(), Some(handle.as_str()));
+    assert_eq!(store.handle(&third).as_deref(), Some(handle.as_str()));
+    let (other, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
+    assert_ne!(store.handle(&other).unwrap(), handle);
+    assert_eq!(store.handle("garbage"), None);
+}
+
+#[tokio::test]
+async fn a_listing_shows_the_callers_own_token_only() {
+    let store = store();
+    let (mine, created) = store.create(&name("alice"), "node-a", None).await.unwrap();
+    let (other_tab, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
+    let listed = store.sessions(&name("alice"), &mine).await.unwrap();
+    assert_eq!(listed.reach, Reach::Caller);
+    assert_eq!(listed.sessions.len(), 1, "the store keeps no list: {listed:?}");
+    let info = &listed.sessions[0];
+    assert_eq!(info.handle, store.handle(&mine).unwrap());
+    assert_ne!(info.handle, store.handle(&other_tab).unwrap());
+    assert_eq!(info.created_at, created.created_at);
+    assert!(info.last_seen >= info.created_at && info.last_seen <= now_ms());
+    assert_eq!(info.node, None);
+    // Never another user's token, even shown by its holder.
+    assert!(store.sessions(&name("bob"), &mine).await.unwrap().sessions.is_empty());
+}
+
+#[tokio::test]
+async fn without_a_deny_list_sessions_cannot_be_ended_by_name_or_all_at_once() {
+    let store = store();
+    let (mine, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
+    let (other_tab, _) = store.create(&name("alice"), "node-a", None).await.unwrap();
+    match store.end_all(&name("alice"), &mine).await {
+        Err(StoreError::Unsupported(why)) => assert_eq!(why, NEEDS_DENY_LIST),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(NEEDS_DENY_LIST, "ending every session needs a deny list: start token-server with --revocation-redis");
+    let own = store.handle(&mine).unwrap();
+    assert!(matches!(store.end_one(&name("alice"), &mine, &own).await, Err(StoreError::Unsupported(_))));
+    // A handle that is not the caller's is simply unknown.
+    let other = store.handle(&other_tab).unwrap();
+    assert!(!store.end_one(&name("alice"), &mine, &other).await.unwrap());
+    assert!(!store.end_one(&name("alice"), &mine, "0123456789abcdef").await.unwrap());
+    // Nothing was ended.
+    assert!(store.update(&mine, Change::Touch).await.unwrap().is_some());
+    assert!(store.update(&other_tab, Change::Touch).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn with_a_deny_list_ending_every_session_refuses_all_of_the_users_tokens_on_every_node() {
+    let d = deny_list();
+    // Two sessions of alice made on two nodes, one of them re-issued, and bob's.
+    let (on_a, _) = d.a.create(&name("alice"), "node-a", None).await.unwrap();
+    let earlier_copy = on_a.clone();
+    let on_a = d.b.update(&on_a, Change::Touch).await.unwrap().unwrap().reissued.unwrap();
+    let (on_b, _) = d.b.create(&name("alice"), "node-b", None).await.unwrap();
+    let (bobs, _) = d.a.create(&name("bob"), "node-a", None).await.unwrap();
+
+    let ended = d.b.end_all(&name("alice"), &on_b).await.unwrap();
+    assert_eq!((ended.count, ended.reach), (1, Reach::Everywhere), "at least the caller's, everywhere");
+    for (node, node_name) in [(&d.a, "a"), (&d.b, "b")] {
+        for (token, which) in [(&on_a, "a's"), (&earlier_copy, "an earlier copy of a's"), (&on_b, "b's")] {
+            assert!(node.update(token, Change::Touch).await.unwrap().is_none(), "node {node_name} accepts {which}");
+            assert!(node.take_cart(token).await.unwrap().is_none(), "node {node_name} checks out {which}");
+        }
+        assert!(node.update(&bobs, Change::Touch).await.unwrap().is_some(), "node {node_name} refuses bob");
+    }
+
+    // The documented layout: the time of the end, kept as long as a
+    // session can live.
+    let key = TokenStore::revoked_before_key(&name("alice"));
+    assert_eq!(key, "revoked-before:alice");
+    let ended_at: u64 = d.redis.command(&["GET", &key]).unwrap().trim().parse().unwrap();
+    let pttl: u64 = d.redis.command(&["PTTL", &key]).unwrap().trim().parse().unwrap();
+    let most = (DEFAULT_MAX_AGE + REVOCATION_MARGIN).as_millis() as u64;
+    assert!(pttl > most - 5_000 && pttl <= most, "PTTL {pttl} ms, expected about {most}");
+
+    // A login after the end is a new session, accepted everywhere.
+    while now_ms() <= ended_at {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (later, _) = d.a.create(&name("alice"), "node-a", None).await.unwrap();
+    assert!(d.b.update(&later, Change::Touch).await.unwrap().is_some(), "a login after the end is refused");
+}
+
+#[tokio::test]
+async fn with_a_deny_list_the_caller_can_end_its_own_session_by_handle_and_no_other() {
+    let d = deny_list();
+    let (mine, _) = d.a.create(&name("alice"), "node-a", None).await.unwrap();
+    let (other_tab, _) = d.a.create(&name("alice"), "node-a", None).await.unwrap();
+    let alice = name("alice");
+    let other = d.a.handle(&other_tab).unwrap();
+    assert!(!d.a.end_one(&alice, &mine, &other).await.unwrap(), "the store cannot reach another token");
+    assert!(d.b.update(&other_tab, Change::Touch).await.unwrap().is_some());
+    // The same handle shown by another user names nothing of theirs.
+    let (bobs, _) = d.a.create(&name("bob"), "node-a", None).await.unwrap();
+    let own = d.a.handle(&mine).unwrap();
+    assert!(!d.a.end_one(&name("bob"), &bobs, &own).await.unwrap());
+    assert!(d.a.end_one(&alice, &mine, &own).await.unwrap());
+    assert!(d.b.update(&mine, Change::Touch).await.unwrap().is_none(), "the ended token is accepted elsewhere");
+    assert!(d.b.update(&other_tab, Change::Touch).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_deny_list_costs_one_redis_command_per_request() {
+    let d = deny_list();
+    let (token, _) = d.a.create(&name("alice"), "node-a", None).await.unwrap();
+    d.a.update(&token, Change::Touch).await.unwrap().unwrap();
+    d.redis.command(&["CONFIG", "RESETSTAT"]).unwrap();
+    for _ in 0..5 {
+        d.a.update(&token, Change::Touch).await.unwrap().unwrap();
+    }
+    let stats = d.redis.command(&["INFO", "commandstats"]).unwrap();
+    // What the test itself sent aside.
+    let commands: Vec<&str> = stats
+        .lines()
+        .filter(|line| line.starts_with("cmdstat_"))
+        .filter(|line| !line.starts_with("cmdstat_info:") && !line.starts_with("cmdstat_config|resetstat:"))
+        .collect();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert!(commands[0].starts_with("cmdstat_mget:calls=5,"), "{commands:?}");
+}
+
+#[tokio::test]
+async fn a_token_in_constant_use_ends_at_its_absolute_lifetime() {
+    const MAX_AGE: Duration = Duration::from_secs(1);
+    let node = store().with_max_age(MAX_AGE);
+    let (mut token, created) = node.create(&name("alice"), "node-a", None).await.unwrap();
+    // The token itself says when its life ends at the latest.
+    assert!(payload(&token)["exp_ms"].as_u64().unwrap() <= created.created_at + 1_000);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let last = loop {
+        match node.update(&token, Change::Touch).await.unwrap() {
+            Some(updated) => token = updated.reissued.unwrap(),
+            None => break token,
+        }
+        assert!(Instant::now() < deadline, "the session outlived its absolute lifetime by seconds");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(now_ms() >= created.created_at + 1_000, "ended before its time");
+    assert!(node.verify(&last).is_none());
+    assert!(node.take_cart(&last).await.unwrap().is_none());
+
+    // A node with a shorter lifetime goes by its own, whoever signed it.
+    let mut session = Session::new(&name("alice"));
+    session.created_at -= 2_000;
+    let old = store().sign(&session).unwrap();
+    assert!(store().verify(&old).is_some(), "the default lifetime is twelve hours");
+    assert!(node.update(&old, Change::Touch).await.unwrap().is_none());
+    assert!(node.sessions(&name("alice"), &old).await.unwrap().sessions.is_empty());
 }

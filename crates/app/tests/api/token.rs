@@ -144,7 +144,9 @@ async fn forged_edited_expired_truncated_and_oversized_tokens_get_401() {
     // alice's signature is the "edited payload, old signature" attack.
     let foreign = token_store(b"an-attackers-key-of-more-than-32-bytes", TTL);
     let (mallory, _) =
-        sessions::SessionStore::create(&foreign, &sessions::Name::parse("mallory").unwrap(), "node-a", None).await.unwrap();
+        sessions::SessionStore::create(&foreign, &sessions::Name::parse("mallory").unwrap(), "node-a", None)
+            .await
+            .unwrap();
     let edited = format!("{}.{}.{}", parts[0], mallory.split('.').nth(1).unwrap(), parts[2]);
     // {"alg":"none","typ":"JWT"} and no signature.
     let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
