@@ -9,19 +9,41 @@
 //! |---|---|
 //! | `user` | the user name |
 //! | `created_at` | Unix milliseconds |
+//! | `node` | the name of the node that served the login |
 //! | `requests` | authenticated requests so far |
 //! | `cart:<item>` | quantity of `<item>` |
 //!
 //! The key's TTL is the idle timeout (`PTTL session:<id>` shows what is
 //! left); every authenticated request sets it back to the full timeout.
 //!
+//! One sorted set per user, under the key `user-sessions:<user>`, indexes
+//! that user's sessions, so that any node can list them or end them all:
+//!
+//! | member | score |
+//! |---|---|
+//! | `<id>` of one of the user's sessions | its `created_at` |
+//!
+//! Its TTL is the absolute lifetime (`max_age`), set again by every login:
+//! when it runs out, every session it named is past its lifetime too.
+//!
 //! ```text
 //! $ redis-cli -p PORT HGETALL session:q3N0...
-//! 1) "user"        2) "alice"
-//! 3) "created_at"  4) "1764385200123"
-//! 5) "requests"    6) "3"
-//! 7) "cart:book"   8) "2"
+//!  1) "user"        2) "alice"
+//!  3) "created_at"  4) "1764385200123"
+//!  5) "node"        6) "node-a"
+//!  7) "requests"    8) "3"
+//!  9) "cart:book"  10) "2"
+//! $ redis-cli -p PORT ZRANGE user-sessions:alice 0 -1 WITHSCORES
+//! 1) "q3N0..."     2) "1764385200123"
 //! ```
+//!
+//! The index is kept in the same step as the sessions it names: a login
+//! adds its session (and removes the one it replaces) in the `MULTI`/`EXEC`
+//! that creates it, a logout removes it in the script that deletes it.
+//! What it can still name that is gone (a session that idled out, one
+//! replaced by a login of another user) is dropped when the user's sessions
+//! are listed; members past the absolute lifetime are dropped by every
+//! login (`ZREMRANGEBYSCORE`).
 //!
 //! # One round trip per request, and no lost update
 //!
@@ -71,15 +93,56 @@
 //! cart:
 //!
 //! ```text
-//! EVAL "if HEXISTS user: HINCRBY requests 1, PEXPIRE ttl,
-//!       read the hash, HDEL every cart:* field, return what was read
-//!       else return nil" 1 session:<id> <ttl-ms>
+//! EVAL "if no user: return nil
+//!       if created_at <= cutoff: return the user (past its lifetime)
+//!       HINCRBY requests 1, PEXPIRE ttl,
+//!       read the hash, HDEL every cart:* field, return what was read"
+//!      1 session:<id> <ttl-ms> <now-ms − max-age-ms>
 //! ```
 //!
 //! The answer is the hash as it was just before the fields went (request
-//! counted). A checkout is rare next to `GET /me`, so the script's cost
+//! counted). A session past its lifetime is deleted as the update pipeline
+//! deletes one (next section). A checkout is rare next to `GET /me`, so the script's cost
 //! to Redis (see above) does not matter here, and `EVAL` sends its text
 //! each time rather than keep an `EVALSHA` and its `NOSCRIPT` fallback.
+//!
+//! # The absolute lifetime
+//!
+//! A session ends `max_age` after its login, however active it is. The
+//! update pipeline above reads `created_at` in its `HGETALL` anyway, so
+//! the check costs no command: a session past its lifetime is answered
+//! "no such session", and deleted (its key and its index member) in the
+//! second round trip that only dead sessions pay, as a placeholder is. The
+//! checkout script checks it before it touches anything.
+//!
+//! # Listing and ending a user's sessions
+//!
+//! - **Listing** (`GET /sessions`) is two round trips: `ZRANGE
+//!   user-sessions:<user> 0 -1 WITHSCORES` (oldest first), then one
+//!   pipeline of `HMGET session:<id> created_at node` and `PTTL
+//!   session:<id>` per member. A member whose hash is gone (or is a
+//!   placeholder) is dropped from the index, one past the absolute
+//!   lifetime is deleted with its hash, in a third round trip only such
+//!   leftovers cost. The store keeps only an idle deadline, so when a
+//!   session was last used is derived from it: `now − (ttl − PTTL)`.
+//! - **Ending them all** (`DELETE /sessions`) is one Lua script, which
+//!   Redis runs alone: it deletes every session the index names and the
+//!   index itself, and counts the sessions that were alive. No login can
+//!   come between, so none survives it.
+//! - **Ending one** (`DELETE /sessions/<handle>`): the index is read, the
+//!   member whose handle matches is found on the node, and one
+//!   `MULTI`/`EXEC` reads its `created_at`, deletes it and drops it from
+//!   the index. A handle is looked for in the user's own index only, so
+//!   another user's handle is unknown here.
+//! - **Logout** must drop the session from its user's index, and only the
+//!   hash knows the user: a small Lua script reads `user`, deletes the
+//!   hash and removes the member, in one round trip. The script names the
+//!   index key it derives from the hash rather than declaring it, which is
+//!   fine on one Redis (and what a Cluster would refuse:
+//!   [`RedisHaStore`](crate::RedisHaStore) does it in steps there).
+//!
+//! None of this touches the update pipeline: a request still costs three
+//! commands in one round trip.
 //!
 //! # Connections
 //!
@@ -121,14 +184,16 @@ use deadpool::managed::{self, Metrics, Object, Pool, RecycleError, RecycleResult
 
 use crate::id::SessionId;
 use crate::resp::{Connection, Replies, Reply, WireError, encode, itoa};
-use crate::session::{Name, Session};
-use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::session::{Name, Session, now_ms};
+use crate::store::{Change, Ended, Listed, Reach, SessionInfo, SessionStore, StoreError, Updated};
 use crate::view::SessionView;
 
 /// The prefix of every session key.
 pub const KEY_PREFIX: &str = "session:";
 /// The prefix of every cart field in a session hash.
 pub const CART_FIELD_PREFIX: &str = "cart:";
+/// The prefix of every user's index of sessions (a sorted set).
+pub const INDEX_PREFIX: &str = "user-sessions:";
 
 /// How the Redis store connects.
 #[derive(Clone, Debug)]
@@ -174,6 +239,7 @@ pub struct RedisStore {
 struct Shared {
     pool: Pool<Connector>,
     ttl_ms: u64,
+    max_age_ms: u64,
     timeout: Duration,
 }
 
@@ -243,7 +309,8 @@ impl RedisStore {
         Ok(RedisStore {
             shared: Arc::new(Shared {
                 pool,
-                ttl_ms: u64::try_from(settings.ttl.as_millis()).unwrap_or(u64::MAX),
+                ttl_ms: millis(settings.ttl),
+                max_age_ms: millis(settings.max_age),
                 timeout: settings.timeout,
             }),
             lease: Mutex::new(None),
@@ -255,9 +322,54 @@ impl RedisStore {
         format!("{KEY_PREFIX}{id}")
     }
 
-    /// `DEL key`: ends a session, or removes a placeholder.
+    /// The key of `user`'s index of sessions.
+    pub fn index_key(user: &Name) -> String {
+        format!("{INDEX_PREFIX}{user}")
+    }
+
+    /// `DEL key`: removes a placeholder.
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.send("delete", 1, |out| encode(out, &[b"DEL", key.as_bytes()])).await
+    }
+
+    /// Deletes a session found past its absolute lifetime, and its index
+    /// member: one round trip that only dead sessions pay.
+    async fn remove(&self, id: &str, user: &Name) -> Result<(), StoreError> {
+        let (key, index) = (format!("{KEY_PREFIX}{id}"), Self::index_key(user));
+        self.send("remove", 2, |out| {
+            encode(out, &[b"DEL", key.as_bytes()]);
+            encode(out, &[b"ZREM", index.as_bytes(), id.as_bytes()]);
+        })
+        .await
+    }
+
+    /// The ids in `user`'s index, oldest first, with their `created_at`.
+    async fn members(&self, index: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let replies = self
+            .call("sessions", 1, |out| encode(out, &[b"ZRANGE", index.as_bytes(), b"0", b"-1", b"WITHSCORES"]))
+            .await?;
+        Self::read("sessions", &replies, |replies| {
+            let Reply::Array(Some(items)) = replies.next()? else {
+                return Err(WireError::Reply("ZRANGE did not answer an array".into()));
+            };
+            let mut members = Vec::with_capacity(items / 2);
+            for _ in 0..items / 2 {
+                match (replies.next()?, replies.next()?) {
+                    (Reply::Bulk(Some(id)), Reply::Bulk(Some(score))) => {
+                        let id = String::from_utf8_lossy(id).into_owned();
+                        members.push((id, score_ms(score).unwrap_or(0)));
+                    }
+                    _ => return Err(WireError::Reply("ZRANGE did not answer members and scores".into())),
+                }
+            }
+            Ok(members)
+        })
+    }
+
+    /// The instant at or before which a session was created if it is past
+    /// its absolute lifetime now.
+    fn cutoff(&self) -> u64 {
+        now_ms().saturating_sub(self.shared.max_age_ms)
     }
 
     /// This handle's connection, borrowing one from the pool if it has none.
@@ -350,13 +462,31 @@ fn outage(what: &str, error: &dyn std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("{what}: {error}"))
 }
 
+/// A duration in milliseconds, as Redis takes it.
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A sorted set's score, as Redis writes it, in whole milliseconds.
+pub(crate) fn score_ms(score: &[u8]) -> Option<u64> {
+    let score: f64 = std::str::from_utf8(score).ok()?.parse().ok()?;
+    // Scores are Unix milliseconds, exact in a double.
+    (score >= 0.0).then_some(score as u64)
+}
+
 /// [`SessionStore::take_cart`] in one atomic step (see the module docs):
-/// `KEYS[1]` the session, `ARGV[1]` its TTL in milliseconds. Answers the
-/// hash as it was before the cart went, or nil for no such session (which
-/// it leaves untouched: no placeholder).
+/// `KEYS[1]` the session, `ARGV[1]` its TTL in milliseconds, `ARGV[2]` the
+/// instant at or before which a session was created if it is past its
+/// absolute lifetime. Answers the hash as it was before the cart went; nil
+/// for no such session (which it leaves untouched: no placeholder); the
+/// user's name, as a string, for a session past its lifetime, which it
+/// leaves for the caller to delete with its index member.
 pub(crate) const TAKE_CART: &str = r"
 local key = KEYS[1]
-if redis.call('HEXISTS', key, 'user') == 0 then return false end
+local found = redis.call('HMGET', key, 'user', 'created_at')
+if not found[1] then return false end
+local created = tonumber(found[2])
+if created and created <= tonumber(ARGV[2]) then return found[1] end
 redis.call('HINCRBY', key, 'requests', 1)
 redis.call('PEXPIRE', key, ARGV[1])
 local fields = redis.call('HGETALL', key)
@@ -365,6 +495,82 @@ for i = 1, #fields, 2 do
 end
 return fields
 ";
+
+/// [`SessionStore::destroy`] in one atomic step: `KEYS[1]` the session,
+/// `ARGV[1]` its id, `ARGV[2]` the index prefix. Deletes the hash and drops
+/// the id from its user's index, which only the hash names (so the script
+/// reaches a key it does not declare: one Redis or one primary only).
+pub(crate) const LOGOUT: &str = r"
+local user = redis.call('HGET', KEYS[1], 'user')
+redis.call('DEL', KEYS[1])
+if user then redis.call('ZREM', ARGV[2] .. user, ARGV[1]) end
+return 0
+";
+
+/// [`SessionStore::end_all`] in one atomic step: `KEYS[1]` the user's
+/// index, `ARGV[1]` the instant at or before which a session was created if
+/// it is past its absolute lifetime, `ARGV[2]` the session key prefix.
+/// Deletes every session the index names and the index, and answers how
+/// many of them were alive. (It reaches keys it does not declare: one Redis
+/// or one primary only.)
+pub(crate) const END_ALL: &str = r"
+local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local ended = 0
+for i = 1, #members, 2 do
+  if redis.call('DEL', ARGV[2] .. members[i]) == 1 and tonumber(members[i + 1]) > tonumber(ARGV[1]) then
+    ended = ended + 1
+  end
+end
+redis.call('DEL', KEYS[1])
+return ended
+";
+
+/// What a listing found of one index member.
+pub(crate) enum Member {
+    /// A live session.
+    Live(SessionInfo),
+    /// Nothing, or a placeholder: the member is dropped from the index.
+    Gone,
+    /// A session past its absolute lifetime: deleted, and dropped from
+    /// the index.
+    PastMaxAge,
+}
+
+impl Member {
+    /// Judges the member `id` from its hash's `created_at` and `node` and
+    /// its `PTTL`, read at `now`.
+    pub(crate) fn judge(
+        id: &str,
+        created_at: Option<u64>,
+        node: Option<String>,
+        pttl: i64,
+        now: u64,
+        ttl_ms: u64,
+        cutoff: u64,
+    ) -> Member {
+        // `PTTL` answers -2 for a key that is gone.
+        let Some(created_at) = created_at.filter(|_| pttl != -2) else {
+            return Member::Gone;
+        };
+        if created_at <= cutoff {
+            return Member::PastMaxAge;
+        }
+        // -1 (no TTL) only on a hand-made key: count it as used now.
+        let left = u64::try_from(pttl).unwrap_or(ttl_ms);
+        let last_seen = now.saturating_sub(ttl_ms.saturating_sub(left)).max(created_at);
+        Member::Live(SessionInfo { handle: crate::id::handle(id), created_at, last_seen, node })
+    }
+}
+
+/// What the checkout script answered.
+enum Checkout<'a> {
+    /// No such session.
+    Nothing,
+    /// A session past its absolute lifetime, of this user.
+    PastMaxAge(Name),
+    /// The hash as it was before the cart went.
+    Taken(Vec<Field<'a>>),
+}
 
 /// A field of a session hash and its value, borrowed from the reply.
 pub(crate) type Field<'a> = (&'a [u8], &'a [u8]);
@@ -419,27 +625,38 @@ impl SessionStore for RedisStore {
         "redis"
     }
 
-    async fn create(&self, user: &Name, _node: &str, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
-        let id = SessionId::generate();
-        let key = Self::key(&id);
+    async fn create(&self, user: &Name, node: &str, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
+        let id = SessionId::generate().to_string();
+        let key = format!("{KEY_PREFIX}{id}");
+        let index = Self::index_key(user);
         let session = Session::new(user);
-        let old = replacing.and_then(SessionId::parse).map(|old| Self::key(&old));
+        let old = replacing.and_then(SessionId::parse).map(|old| old.to_string());
+        let cutoff = session.created_at.saturating_sub(self.shared.max_age_ms);
         // MULTI's +OK, a +QUEUED per command, and EXEC's array.
-        let count = 1 + usize::from(old.is_some()) + 2 + 1;
+        let count = 1 + 2 * usize::from(old.is_some()) + 5 + 1;
         self.send("create", count, |out| {
+            let (key, index) = (key.as_bytes(), index.as_bytes());
+            let (mut created, mut ttl, mut cutoff_digits, mut max_age) = ([0; 20], [0; 20], [0; 20], [0; 20]);
+            let created = itoa(session.created_at, &mut created);
             encode(out, &[b"MULTI"]);
             if let Some(old) = &old {
-                encode(out, &[b"DEL", old.as_bytes()]);
+                // A replaced session of another user stays in that user's
+                // index until a listing drops it: it is gone either way.
+                encode(out, &[b"DEL", format!("{KEY_PREFIX}{old}").as_bytes()]);
+                encode(out, &[b"ZREM", index, old.as_bytes()]);
             }
-            let (key, user) = (key.as_bytes(), session.user.as_str().as_bytes());
-            let mut digits = [0; 20];
-            let created_at = itoa(session.created_at, &mut digits);
-            encode(out, &[b"HSET", key, b"user", user, b"created_at", created_at, b"requests", b"0"]);
-            encode(out, &[b"PEXPIRE", key, itoa(self.shared.ttl_ms, &mut [0; 20])]);
+            let user = session.user.as_str().as_bytes();
+            let fields: [&[u8]; 8] =
+                [b"user", user, b"created_at", created, b"node", node.as_bytes(), b"requests", b"0"];
+            encode(out, &[&[b"HSET".as_slice(), key][..], &fields].concat());
+            encode(out, &[b"PEXPIRE", key, itoa(self.shared.ttl_ms, &mut ttl)]);
+            encode(out, &[b"ZADD", index, created, id.as_bytes()]);
+            encode(out, &[b"ZREMRANGEBYSCORE", index, b"-inf", itoa(cutoff, &mut cutoff_digits)]);
+            encode(out, &[b"PEXPIRE", index, itoa(self.shared.max_age_ms, &mut max_age)]);
             encode(out, &[b"EXEC"]);
         })
         .await?;
-        Ok((id.to_string(), session))
+        Ok((id, session))
     }
 
     async fn update_with<R: Send>(
@@ -476,7 +693,16 @@ impl SessionStore for RedisStore {
             let _ = self.delete(&key).await;
             return Ok(None);
         }
-        Ok(session_from_hash(&fields).map(|session| Updated { session: read(session.view()), reissued: None }))
+        let Some(session) = session_from_hash(&fields) else {
+            return Ok(None);
+        };
+        if session.created_at <= self.cutoff() {
+            // Past its absolute lifetime: as dead as a missing one. Failing
+            // to delete it changes nothing either: every request checks.
+            let _ = self.remove(credential, &session.user).await;
+            return Ok(None);
+        }
+        Ok(Some(Updated { session: read(session.view()), reissued: None }))
     }
 
     async fn take_cart(&self, credential: &str) -> Result<Option<Updated>, StoreError> {
@@ -484,30 +710,166 @@ impl SessionStore for RedisStore {
             return Ok(None);
         };
         let key = Self::key(&id);
+        let cutoff = self.cutoff();
         let replies = self
             .call("take cart", 1, |out| {
-                let mut digits = [0; 20];
-                let ttl = itoa(self.shared.ttl_ms, &mut digits);
-                encode(out, &[b"EVAL", TAKE_CART.as_bytes(), b"1", key.as_bytes(), ttl]);
+                let (mut ttl, mut cutoff_digits) = ([0; 20], [0; 20]);
+                let ttl = itoa(self.shared.ttl_ms, &mut ttl);
+                let cutoff = itoa(cutoff, &mut cutoff_digits);
+                encode(out, &[b"EVAL", TAKE_CART.as_bytes(), b"1", key.as_bytes(), ttl, cutoff]);
             })
             .await?;
         let fields = Self::read("take cart", &replies, |replies| match replies.next()? {
-            Reply::Bulk(None) | Reply::Array(None) => Ok(None),
-            Reply::Array(Some(items)) => field_pairs(replies, items).map(Some),
+            Reply::Bulk(None) | Reply::Array(None) => Ok(Checkout::Nothing),
+            Reply::Bulk(Some(user)) => Ok(Checkout::PastMaxAge(Name::copy_of(user))),
+            Reply::Array(Some(items)) => field_pairs(replies, items).map(Checkout::Taken),
             _ => Err(WireError::Reply("the checkout script did not answer a hash".into())),
         })?;
-        Ok(fields.and_then(|fields| session_from_hash(&fields)).map(|session| Updated { session, reissued: None }))
+        match fields {
+            Checkout::Nothing => Ok(None),
+            Checkout::PastMaxAge(user) => {
+                let _ = self.remove(credential, &user).await;
+                Ok(None)
+            }
+            Checkout::Taken(fields) => {
+                Ok(session_from_hash(&fields).map(|session| Updated { session, reissued: None }))
+            }
+        }
     }
 
     async fn destroy(&self, credential: &str) -> Result<(), StoreError> {
         let Some(id) = SessionId::parse(credential) else {
             return Ok(());
         };
-        self.delete(&Self::key(&id)).await
+        let key = Self::key(&id);
+        self.send("logout", 1, |out| {
+            let (script, id) = (LOGOUT.as_bytes(), credential.as_bytes());
+            encode(out, &[b"EVAL", script, b"1", key.as_bytes(), id, INDEX_PREFIX.as_bytes()]);
+        })
+        .await
+    }
+
+    async fn sessions(&self, user: &Name, _current: &str) -> Result<Listed, StoreError> {
+        let index = Self::index_key(user);
+        let members = self.members(&index).await?;
+        if members.is_empty() {
+            return Ok(Listed { sessions: Vec::new(), reach: Reach::Everywhere });
+        }
+        let replies = self
+            .call("sessions", 2 * members.len(), |out| {
+                for (id, _) in &members {
+                    let key = format!("{KEY_PREFIX}{id}");
+                    encode(out, &[b"HMGET", key.as_bytes(), b"created_at", b"node"]);
+                    encode(out, &[b"PTTL", key.as_bytes()]);
+                }
+            })
+            .await?;
+        let (now, cutoff) = (now_ms(), self.cutoff());
+        let judged = Self::read("sessions", &replies, |replies| {
+            let mut judged = Vec::with_capacity(members.len());
+            for (id, _) in &members {
+                let bad = || WireError::Reply("HMGET or PTTL answered something else".into());
+                let (Reply::Array(Some(2)), Reply::Bulk(created_at), Reply::Bulk(node), Reply::Integer(pttl)) =
+                    (replies.next()?, replies.next()?, replies.next()?, replies.next()?)
+                else {
+                    return Err(bad());
+                };
+                let created_at = created_at.and_then(|digits| std::str::from_utf8(digits).ok()?.parse().ok());
+                let node = node.map(|node| String::from_utf8_lossy(node).into_owned());
+                judged.push(Member::judge(id, created_at, node, pttl, now, self.shared.ttl_ms, cutoff));
+            }
+            Ok(judged)
+        })?;
+        let (mut sessions, mut gone, mut past) = (Vec::new(), Vec::new(), Vec::new());
+        for ((id, _), member) in members.iter().zip(judged) {
+            match member {
+                Member::Live(info) => sessions.push(info),
+                Member::Gone => gone.push(id.as_str()),
+                Member::PastMaxAge => past.push(id.as_str()),
+            }
+        }
+        if !gone.is_empty() || !past.is_empty() {
+            // Leftovers: failing to drop them changes nothing for this
+            // listing, and the next one tries again.
+            let _ = self
+                .send("sessions", usize::from(!past.is_empty()) + 1, |out| {
+                    let keys: Vec<String> = past.iter().map(|id| format!("{KEY_PREFIX}{id}")).collect();
+                    if !keys.is_empty() {
+                        let del: Vec<&[u8]> =
+                            std::iter::once(&b"DEL"[..]).chain(keys.iter().map(|key| key.as_bytes())).collect();
+                        encode(out, &del);
+                    }
+                    let zrem: Vec<&[u8]> = [&b"ZREM"[..], index.as_bytes()]
+                        .into_iter()
+                        .chain(gone.iter().chain(&past).map(|id| id.as_bytes()))
+                        .collect();
+                    encode(out, &zrem);
+                })
+                .await;
+        }
+        Ok(Listed { sessions, reach: Reach::Everywhere })
+    }
+
+    async fn end_all(&self, user: &Name, _current: &str) -> Result<Ended, StoreError> {
+        let index = Self::index_key(user);
+        let cutoff = self.cutoff();
+        let replies = self
+            .call("end all", 1, |out| {
+                let mut digits = [0; 20];
+                let cutoff = itoa(cutoff, &mut digits);
+                encode(out, &[b"EVAL", END_ALL.as_bytes(), b"1", index.as_bytes(), cutoff, KEY_PREFIX.as_bytes()]);
+            })
+            .await?;
+        let count = Self::read("end all", &replies, |replies| match replies.next()? {
+            Reply::Integer(count) => Ok(u64::try_from(count).unwrap_or(0)),
+            _ => Err(WireError::Reply("the script did not answer a count".into())),
+        })?;
+        Ok(Ended { count, reach: Reach::Everywhere })
+    }
+
+    async fn end_one(&self, user: &Name, _current: &str, handle: &str) -> Result<bool, StoreError> {
+        let index = Self::index_key(user);
+        let members = self.members(&index).await?;
+        let Some((id, _)) = members.iter().find(|(id, _)| crate::id::handle(id) == handle) else {
+            return Ok(false);
+        };
+        let key = format!("{KEY_PREFIX}{id}");
+        // MULTI's +OK, three +QUEUED, then EXEC's array of three.
+        let replies = self
+            .call("end one", 5, |out| {
+                encode(out, &[b"MULTI"]);
+                encode(out, &[b"HGET", key.as_bytes(), b"created_at"]);
+                encode(out, &[b"DEL", key.as_bytes()]);
+                encode(out, &[b"ZREM", index.as_bytes(), id.as_bytes()]);
+                encode(out, &[b"EXEC"]);
+            })
+            .await?;
+        let cutoff = self.cutoff();
+        Self::read("end one", &replies, |replies| {
+            replies.skip(4)?;
+            match (replies.next()?, replies.next()?, replies.next()?, replies.next()?) {
+                (Reply::Array(Some(3)), Reply::Bulk(created_at), Reply::Integer(deleted), Reply::Integer(_)) => {
+                    let created_at =
+                        created_at.and_then(|digits| std::str::from_utf8(digits).ok()?.parse::<u64>().ok());
+                    Ok(deleted == 1 && created_at.is_some_and(|created_at| created_at > cutoff))
+                }
+                _ => Err(WireError::Reply("the transaction answered something else".into())),
+            }
+        })
     }
 
     async fn health(&self) -> Result<(), StoreError> {
         self.send("health", 1, |out| encode(out, &[b"PING"])).await
+    }
+}
+
+/// Waits until the clock has passed the millisecond `ms`: a login after
+/// it is indexed after one made in it (members of equal score are ordered
+/// by id).
+#[cfg(test)]
+pub(crate) async fn after_millisecond(ms: u64) {
+    while now_ms() <= ms {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -530,6 +892,101 @@ mod tests {
             assert!(store.update(credential, book.clone()).await.unwrap().is_none());
         }
         assert_eq!(redis.command(&["DBSIZE"]).unwrap().trim(), "0");
+    }
+
+    /// The layout the module docs show: the hash names its node, the
+    /// user's index follows logins, replacements and logouts, and its TTL
+    /// is the absolute lifetime.
+    #[tokio::test]
+    async fn the_index_follows_logins_replacements_and_logouts() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let settings = RedisSettings {
+            max_age: Duration::from_secs(3600),
+            ..RedisSettings::new(redis.url(), Duration::from_secs(60))
+        };
+        let store = RedisStore::new(&settings).unwrap();
+        let alice = Name::parse("alice").unwrap();
+        let members = || redis.command(&["ZRANGE", "user-sessions:alice", "0", "-1"]).unwrap();
+        let (first, session) = store.create(&alice, "node-a", None).await.unwrap();
+        // The index orders its members by creation: one millisecond apart.
+        after_millisecond(session.created_at).await;
+        let (second, later) = store.create(&alice, "node-b", None).await.unwrap();
+        assert_eq!(members(), format!("{first}\n{second}"));
+        let key = |sid: &str| format!("{KEY_PREFIX}{sid}");
+        assert_eq!(redis.command(&["HGET", &key(&second), "node"]).unwrap(), "node-b");
+        let score = redis.command(&["ZSCORE", "user-sessions:alice", &first]).unwrap();
+        assert_eq!(score.parse::<u64>().unwrap(), session.created_at);
+        let ttl: u64 = redis.command(&["PTTL", "user-sessions:alice"]).unwrap().parse().unwrap();
+        assert!(ttl > 3_500_000 && ttl <= 3_600_000, "the index's TTL is {ttl} ms");
+
+        after_millisecond(later.created_at).await;
+        let (third, _) = store.create(&alice, "node-a", Some(&first)).await.unwrap();
+        assert_eq!(members(), format!("{second}\n{third}"));
+        store.destroy(&second).await.unwrap();
+        assert_eq!(members(), third);
+        store.destroy(&third).await.unwrap();
+        assert_eq!(redis.command(&["DBSIZE"]).unwrap(), "0", "the emptied index went with its last member");
+    }
+
+    /// A member whose session is gone (here deleted by hand, as an idle
+    /// session's TTL does) is not listed and is dropped from the index;
+    /// ending them all leaves nothing behind.
+    #[tokio::test]
+    async fn listing_drops_members_whose_session_is_gone_and_ending_all_leaves_nothing() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
+        let alice = Name::parse("alice").unwrap();
+        let (gone, _) = store.create(&alice, "node-a", None).await.unwrap();
+        let (live, session) = store.create(&alice, "node-a", None).await.unwrap();
+        // Listed oldest first: the last login comes a millisecond later.
+        after_millisecond(session.created_at).await;
+        let (other, _) = store.create(&alice, "node-b", None).await.unwrap();
+        redis.command(&["DEL", &format!("{KEY_PREFIX}{gone}")]).unwrap();
+        let listed = store.sessions(&alice, &live).await.unwrap();
+        let handles: Vec<_> = listed.sessions.iter().map(|info| info.handle.clone()).collect();
+        assert_eq!(handles, [crate::id::handle(&live), crate::id::handle(&other)]);
+        assert_eq!(redis.command(&["ZRANGE", "user-sessions:alice", "0", "-1"]).unwrap(), format!("{live}\n{other}"));
+        let ended = store.end_all(&alice, &live).await.unwrap();
+        assert_eq!(ended, Ended { count: 2, reach: Reach::Everywhere });
+        assert_eq!(redis.command(&["DBSIZE"]).unwrap(), "0");
+    }
+
+    /// A session whose `created_at` is past the absolute lifetime is
+    /// refused by an update and by a checkout, and deleted with its index
+    /// member; a live session's update is still the three commands of one
+    /// pipeline.
+    #[tokio::test]
+    async fn a_session_past_its_lifetime_is_refused_and_deleted_and_a_live_one_costs_three_commands() {
+        let redis = local_redis::RedisServer::start().unwrap();
+        let store = RedisStore::new(&RedisSettings::new(redis.url(), Duration::from_secs(60))).unwrap();
+        let alice = Name::parse("alice").unwrap();
+        let (live, _) = store.create(&alice, "node-a", None).await.unwrap();
+        let commands = || {
+            let info = redis.command(&["INFO", "stats"]).unwrap();
+            let line = info.lines().find_map(|l| l.strip_prefix("total_commands_processed:")).unwrap();
+            line.trim().parse::<u64>().unwrap()
+        };
+        let before = commands();
+        for _ in 0..10 {
+            store.update(&live, Change::Touch).await.unwrap().expect("a live session");
+        }
+        // Each `INFO` counts itself.
+        assert_eq!(commands() - before, 10 * 3 + 1);
+
+        let past = (now_ms() - crate::store::DEFAULT_MAX_AGE.as_millis() as u64).to_string();
+        for old in [true, false] {
+            let (sid, _) = store.create(&alice, "node-a", None).await.unwrap();
+            let key = format!("{KEY_PREFIX}{sid}");
+            redis.command(&["HSET", &key, "created_at", &past]).unwrap();
+            if old {
+                assert!(store.update(&sid, Change::Touch).await.unwrap().is_none());
+            } else {
+                assert!(store.take_cart(&sid).await.unwrap().is_none());
+            }
+            assert_eq!(redis.command(&["EXISTS", &key]).unwrap(), "0");
+            assert_eq!(redis.command(&["ZSCORE", "user-sessions:alice", &sid]).unwrap(), "");
+        }
+        assert_eq!(redis.command(&["ZRANGE", "user-sessions:alice", "0", "-1"]).unwrap(), live);
     }
 
     /// Hundreds of requests in flight on one handle share its one

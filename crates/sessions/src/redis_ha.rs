@@ -2,8 +2,9 @@
 //! primary with replicas, or a Redis Cluster.
 //!
 //! The key layout, the commands and the contract are those of
-//! [`RedisStore`](crate::RedisStore) (see [`redis`](crate::redis)): one hash
-//! `session:<id>` per session, one pipeline of `HINCRBY`, `PEXPIRE` and
+//! [`RedisStore`] (see [`redis`](crate::redis)): one hash
+//! `session:<id>` per session, one sorted set `user-sessions:<user>`
+//! indexing each user's sessions, one pipeline of `HINCRBY`, `PEXPIRE` and
 //! `HGETALL` per request (one round trip), every change applied by Redis
 //! atomically, and [`StoreError::Unavailable`] (503) within the store's
 //! deadline while no primary answers. What differs is who finds the
@@ -11,7 +12,7 @@
 //!
 //! # Which client, and why not the crate's own connection
 //!
-//! [`RedisStore`](crate::RedisStore)'s connection is written for one
+//! [`RedisStore`]'s connection is written for one
 //! standalone Redis: it knows one address. Following a failover means
 //! asking the sentinels, checking the role of what they name, and asking
 //! again when that server is demoted; following a cluster means keeping the
@@ -42,18 +43,52 @@
 //!
 //! # Login on a cluster
 //!
-//! A login that replaces a session deletes the old key and creates the new
-//! one. On one Redis (and behind Sentinel, where there is one primary) both
-//! run in one `MULTI`/`EXEC`. On a cluster the two keys almost always hash
-//! to different slots, often on different primaries, and `MULTI` across
-//! slots fails with `CROSSSLOT`. So the store creates the new session first
-//! (its `HSET` and `PEXPIRE` in one `MULTI` on its own slot), then deletes
-//! the old one. For the length of that second round trip both cookies
-//! work: a request made with the old one then is served as if it had
-//! arrived just before the login. If the delete fails, the login answers
-//! 503 and the client keeps its old cookie (still valid, as before the
-//! login); the new session, which nobody holds, expires with its TTL. The
-//! old session is never left alive behind a successful login.
+//! A login writes three keys: the new session, its user's index, and (when
+//! it replaces one) the old session. On one Redis (and behind Sentinel,
+//! where there is one primary) they change in one `MULTI`/`EXEC`. On a
+//! cluster they almost always hash to different slots, often on different
+//! primaries, and `MULTI` across slots fails with `CROSSSLOT`. So the store
+//! takes four steps, in an order chosen so that a live session a client
+//! holds is always in its user's index:
+//!
+//! 1. the new session (its `HSET` and `PEXPIRE` in one `MULTI` on its own
+//!    slot);
+//! 2. its index member (`ZADD`, the pruning `ZREMRANGEBYSCORE`, `PEXPIRE`);
+//! 3. the old session is deleted;
+//! 4. its member is dropped from the index.
+//!
+//! If step 1 or 2 fails, the login answers 503 and the client keeps its
+//! old cookie; a new session nobody holds expires with its TTL. For the
+//! length of step 3 both cookies work: a request made with the old one
+//! then is served as if it had arrived just before the login. If step 3
+//! fails, the login answers 503 and the client keeps its old cookie (still
+//! valid, and still indexed, as before the login). The old session is
+//! never left alive behind a successful login. A failed step 4 leaves a
+//! member whose session is gone, which the next listing drops.
+//!
+//! # Listing and ending a user's sessions on a cluster
+//!
+//! A pipeline stays in one slot, so a listing reads each member's hash
+//! (`HMGET` and `PTTL`) in a pipeline of its own, all of them in flight at
+//! once; behind Sentinel they are one pipeline, as on one Redis.
+//!
+//! The scripts that end sessions on one Redis (logout, ending them all)
+//! reach keys in several slots, which a cluster refuses. There the store
+//! always ends the session before it touches the index, so a failure
+//! between leaves a member without a session (dropped when listed), never
+//! a live session the index misses:
+//!
+//! - **logout**: `HGET user` and `DEL` on the session's slot, then `ZREM`;
+//! - **ending one**: `HGET created_at` and `DEL`, then `ZREM`;
+//! - **ending them all**: `ZRANGE` the index, `DEL` every session it names
+//!   (all in flight at once), then `ZREM` those members, not the whole
+//!   index.
+//!
+//! Ending them all is therefore not one atomic step, and leaves a window:
+//! a login that adds its member after the index was read survives it. Its
+//! session stays in the index, so the user sees it listed, and ending them
+//! all again ends it. A login whose member was read had written its
+//! session before (step 1 precedes step 2), so that session is deleted.
 //!
 //! # Connections
 //!
@@ -71,13 +106,17 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::io::tcp::TcpSettings;
 use ::redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use ::redis::{
-    AsyncConnectionConfig, Client, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, ServerErrorKind,
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError,
+    ServerErrorKind, Value,
 };
+use futures::future::join_all;
 
 use crate::id::SessionId;
-use crate::redis::{CART_FIELD_PREFIX, RedisStore, session_from_hash};
-use crate::session::{Name, Session};
-use crate::store::{Change, SessionStore, StoreError, Updated};
+use crate::redis::{
+    CART_FIELD_PREFIX, END_ALL, INDEX_PREFIX, KEY_PREFIX, LOGOUT, Member, RedisStore, millis, session_from_hash,
+};
+use crate::session::{Name, Session, now_ms};
+use crate::store::{Change, Ended, Listed, Reach, SessionStore, StoreError, Updated};
 use crate::view::SessionView;
 
 /// Where the Redis deployment is.
@@ -173,6 +212,7 @@ struct Shared {
     /// Held while connecting, so a burst of requests opens one connection.
     connecting: tokio::sync::Mutex<()>,
     ttl_ms: u64,
+    max_age_ms: u64,
     timeout: Duration,
     wait_replicas: Option<WaitReplicas>,
 }
@@ -240,7 +280,8 @@ impl RedisHaStore {
                 connector,
                 current: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(()),
-                ttl_ms: u64::try_from(settings.ttl.as_millis()).unwrap_or(u64::MAX),
+                ttl_ms: millis(settings.ttl),
+                max_age_ms: millis(settings.max_age),
                 timeout: settings.timeout,
                 wait_replicas: settings.wait_replicas,
             }),
@@ -318,6 +359,60 @@ impl RedisHaStore {
         }
     }
 
+    /// The instant at or before which a session was created if it is past
+    /// its absolute lifetime now.
+    fn cutoff(&self) -> u64 {
+        now_ms().saturating_sub(self.shared.max_age_ms)
+    }
+
+    /// What a login adds to `index` for the session `id` created at
+    /// `created_at`: the member, the pruning of members past the absolute
+    /// lifetime, and the index's TTL.
+    fn index_login(&self, pipe: &mut Pipeline, index: &str, id: &str, created_at: u64) {
+        let cutoff = created_at.saturating_sub(self.shared.max_age_ms);
+        pipe.zadd(index, id, created_at).ignore();
+        pipe.zrembyscore(index, "-inf", cutoff).ignore();
+        pipe.pexpire(index, ms(self.shared.max_age_ms)).ignore();
+    }
+
+    /// The ids in `index`, oldest first, with their `created_at`.
+    async fn members(&self, index: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut pipe = Pipeline::new();
+        pipe.cmd("ZRANGE").arg(index).arg(0).arg(-1).arg("WITHSCORES");
+        let (members,): (Vec<(String, f64)>,) = self.query("sessions", &pipe).await?;
+        // Scores are Unix milliseconds, exact in a double.
+        Ok(members.into_iter().map(|(id, score)| (id, score.max(0.0) as u64)).collect())
+    }
+
+    /// Runs `commands`, whose answers only say whether they worked: as one
+    /// pipeline on one primary (then `WAIT`), one after the other, in the
+    /// order given, on a cluster, where they name keys in different slots.
+    async fn in_turn(&self, what: &'static str, commands: Vec<Cmd>) -> Result<(), StoreError> {
+        if self.is_cluster() {
+            for command in commands {
+                let mut pipe = Pipeline::new();
+                pipe.add_command(command).ignore();
+                self.query::<()>(what, &pipe).await?;
+            }
+            return Ok(());
+        }
+        let mut pipe = Pipeline::new();
+        for command in commands {
+            pipe.add_command(command).ignore();
+        }
+        self.wait_for_replicas(&mut pipe);
+        self.query(what, &pipe).await
+    }
+
+    /// Deletes a session found past its absolute lifetime, and its index
+    /// member: a second round trip (two on a cluster) that only dead
+    /// sessions pay.
+    async fn remove(&self, id: &str, user: &Name) -> Result<(), StoreError> {
+        let delete = ::redis::cmd("DEL").arg(format!("{KEY_PREFIX}{id}")).clone();
+        let zrem = ::redis::cmd("ZREM").arg(RedisStore::index_key(user)).arg(id).clone();
+        self.in_turn("remove", vec![delete, zrem]).await
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let mut pipe = Pipeline::new();
         pipe.del(key).ignore();
@@ -343,6 +438,11 @@ fn breaks_link(error: &RedisError) -> bool {
     }
 }
 
+/// Milliseconds as redis-rs's `PEXPIRE` takes them.
+fn ms(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 fn outage(what: &str, error: &dyn std::fmt::Display) -> StoreError {
     tracing::warn!(operation = what, %error, "redis unavailable");
     StoreError::Unavailable(format!("{what}: {error}"))
@@ -353,11 +453,12 @@ impl SessionStore for RedisHaStore {
         "redis"
     }
 
-    async fn create(&self, user: &Name, _node: &str, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
-        let id = SessionId::generate();
-        let key = RedisStore::key(&id);
+    async fn create(&self, user: &Name, node: &str, replacing: Option<&str>) -> Result<(String, Session), StoreError> {
+        let id = SessionId::generate().to_string();
+        let key = format!("{KEY_PREFIX}{id}");
+        let index = RedisStore::index_key(user);
         let session = Session::new(user);
-        let old = replacing.and_then(SessionId::parse).map(|old| RedisStore::key(&old));
+        let old = replacing.and_then(SessionId::parse).map(|old| old.to_string());
         let mut pipe = Pipeline::new();
         // `WAIT` inside `MULTI` would not wait: with it, the transaction is
         // spelled out and `WAIT` follows `EXEC`, in the same round trip.
@@ -369,26 +470,33 @@ impl SessionStore for RedisHaStore {
         }
         let together = !self.is_cluster();
         if let Some(old) = old.as_ref().filter(|_| together) {
-            pipe.del(old).ignore();
+            pipe.del(format!("{KEY_PREFIX}{old}")).ignore().zrem(&index, old).ignore();
         }
-        pipe.hset_multiple(
-            &key,
-            &[("user", session.user.as_str()), ("created_at", &session.created_at.to_string()), ("requests", "0")],
-        )
-        .ignore()
-        .pexpire(&key, i64::try_from(self.shared.ttl_ms).unwrap_or(i64::MAX))
-        .ignore();
+        let created_at = session.created_at.to_string();
+        let fields = [("user", session.user.as_str()), ("created_at", &created_at), ("node", node), ("requests", "0")];
+        pipe.hset_multiple(&key, &fields).ignore().pexpire(&key, ms(self.shared.ttl_ms)).ignore();
+        if together {
+            self.index_login(&mut pipe, &index, &id, session.created_at);
+        }
         if waits {
             pipe.cmd("EXEC").ignore();
             self.wait_for_replicas(&mut pipe);
         }
         self.query::<()>("create", &pipe).await?;
-        if let Some(old) = old.filter(|_| !together) {
-            // On a cluster: the new session first, then the old one ends
-            // (see the module docs).
-            self.delete(&old).await?;
+        if !together {
+            // On a cluster: the new session, then its index member, then
+            // the old session ends, then its member goes (see the module
+            // docs).
+            let mut pipe = Pipeline::new();
+            pipe.atomic();
+            self.index_login(&mut pipe, &index, &id, session.created_at);
+            self.query::<()>("create", &pipe).await?;
+            if let Some(old) = old {
+                self.delete(&format!("{KEY_PREFIX}{old}")).await?;
+                let _ = self.in_turn("create", vec![::redis::cmd("ZREM").arg(&index).arg(&old).clone()]).await;
+            }
         }
-        Ok((id.to_string(), session))
+        Ok((id, session))
     }
 
     async fn update_with<R: Send>(
@@ -406,7 +514,7 @@ impl SessionStore for RedisHaStore {
         if let Change::AddItem { item, qty } = &change {
             pipe.hincr(&key, format!("{CART_FIELD_PREFIX}{item}"), *qty).ignore();
         }
-        pipe.pexpire(&key, i64::try_from(self.shared.ttl_ms).unwrap_or(i64::MAX)).ignore();
+        pipe.pexpire(&key, ms(self.shared.ttl_ms)).ignore();
         pipe.hgetall(&key);
         self.wait_for_replicas(&mut pipe);
         let (fields,): (Vec<(Vec<u8>, Vec<u8>)>,) = self.query("update", &pipe).await?;
@@ -416,7 +524,15 @@ impl SessionStore for RedisHaStore {
             return Ok(None);
         }
         let fields: Vec<_> = fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
-        Ok(session_from_hash(&fields).map(|session| Updated { session: read(session.view()), reissued: None }))
+        let Some(session) = session_from_hash(&fields) else {
+            return Ok(None);
+        };
+        if session.created_at <= self.cutoff() {
+            // Past its absolute lifetime, as on one Redis.
+            let _ = self.remove(credential, &session.user).await;
+            return Ok(None);
+        }
+        Ok(Some(Updated { session: read(session.view()), reissued: None }))
     }
 
     async fn take_cart(&self, credential: &str) -> Result<Option<Updated>, StoreError> {
@@ -427,10 +543,15 @@ impl SessionStore for RedisHaStore {
         // runs it on that key's shard.
         let key = RedisStore::key(&id);
         let mut pipe = Pipeline::new();
-        pipe.cmd("EVAL").arg(crate::redis::TAKE_CART).arg(1).arg(&key).arg(self.shared.ttl_ms);
-        let (fields,): (Option<HashFields>,) = self.query("take cart", &pipe).await?;
-        let Some(fields) = fields else {
-            return Ok(None);
+        pipe.cmd("EVAL").arg(crate::redis::TAKE_CART).arg(1).arg(&key).arg(self.shared.ttl_ms).arg(self.cutoff());
+        let (answer,): (Value,) = self.query("take cart", &pipe).await?;
+        let fields = match answer {
+            Value::Nil => return Ok(None),
+            Value::BulkString(user) => {
+                let _ = self.remove(credential, &Name::copy_of(&user)).await;
+                return Ok(None);
+            }
+            answer => HashFields::from_redis_value(answer).map_err(|e| outage("take cart", &e))?,
         };
         let fields: Vec<_> = fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
         Ok(session_from_hash(&fields).map(|session| Updated { session, reissued: None }))
@@ -440,7 +561,134 @@ impl SessionStore for RedisHaStore {
         let Some(id) = SessionId::parse(credential) else {
             return Ok(());
         };
-        self.delete(&RedisStore::key(&id)).await
+        let key = RedisStore::key(&id);
+        let mut pipe = Pipeline::new();
+        if !self.is_cluster() {
+            pipe.cmd("EVAL").arg(LOGOUT).arg(1).arg(&key).arg(credential).arg(INDEX_PREFIX).ignore();
+            // A logout is a write too: a session ended on the primary alone
+            // would be alive again after a failover.
+            self.wait_for_replicas(&mut pipe);
+            return self.query("logout", &pipe).await;
+        }
+        // On a cluster the index lives in another slot: the session ends
+        // first, then its member goes (see the module docs).
+        pipe.hget(&key, "user").del(&key).ignore();
+        let (user,): (Option<String>,) = self.query("logout", &pipe).await?;
+        if let Some(user) = user.and_then(|user| Name::parse(&user).ok()) {
+            let zrem = ::redis::cmd("ZREM").arg(RedisStore::index_key(&user)).arg(credential).clone();
+            let _ = self.in_turn("logout", vec![zrem]).await;
+        }
+        Ok(())
+    }
+
+    async fn sessions(&self, user: &Name, _current: &str) -> Result<Listed, StoreError> {
+        let index = RedisStore::index_key(user);
+        let members = self.members(&index).await?;
+        if members.is_empty() {
+            return Ok(Listed { sessions: Vec::new(), reach: Reach::Everywhere });
+        }
+        // One pipeline on one primary; on a cluster, where a pipeline
+        // stays in one slot, one per member, all in flight at once.
+        let reads = |ids: &[(String, u64)]| {
+            let mut pipe = Pipeline::new();
+            for (id, _) in ids {
+                let key = format!("{KEY_PREFIX}{id}");
+                pipe.cmd("HMGET").arg(&key).arg("created_at").arg("node").pttl(&key);
+            }
+            pipe
+        };
+        let pipes: Vec<Pipeline> =
+            if self.is_cluster() { members.chunks(1).map(reads).collect() } else { vec![reads(&members)] };
+        let answers = join_all(pipes.iter().map(|pipe| self.query::<Vec<Value>>("sessions", pipe))).await;
+        let mut values = Vec::with_capacity(2 * members.len());
+        for answer in answers {
+            values.extend(answer?);
+        }
+        let (now, cutoff) = (now_ms(), self.cutoff());
+        let (mut sessions, mut leftovers, mut past) = (Vec::new(), Vec::new(), Vec::new());
+        let mut values = values.into_iter();
+        for (id, _) in &members {
+            let (Some(fields), Some(pttl)) = (values.next(), values.next()) else {
+                return Err(outage("sessions", &"a reply is missing"));
+            };
+            let (created_at, node) =
+                <(Option<u64>, Option<String>)>::from_redis_value(fields).map_err(|e| outage("sessions", &e))?;
+            let pttl = i64::from_redis_value(pttl).map_err(|e| outage("sessions", &e))?;
+            match Member::judge(id, created_at, node, pttl, now, self.shared.ttl_ms, cutoff) {
+                Member::Live(info) => sessions.push(info),
+                Member::Gone => leftovers.push(id),
+                Member::PastMaxAge => {
+                    past.push(::redis::cmd("DEL").arg(format!("{KEY_PREFIX}{id}")).clone());
+                    leftovers.push(id);
+                }
+            }
+        }
+        if !leftovers.is_empty() {
+            // Failing to drop them changes nothing for this listing; the
+            // next one tries again.
+            past.push(::redis::cmd("ZREM").arg(&index).arg(leftovers).clone());
+            let _ = self.in_turn("sessions", past).await;
+        }
+        Ok(Listed { sessions, reach: Reach::Everywhere })
+    }
+
+    async fn end_all(&self, user: &Name, _current: &str) -> Result<Ended, StoreError> {
+        let index = RedisStore::index_key(user);
+        let cutoff = self.cutoff();
+        if !self.is_cluster() {
+            let mut pipe = Pipeline::new();
+            pipe.cmd("EVAL").arg(END_ALL).arg(1).arg(&index).arg(cutoff).arg(KEY_PREFIX);
+            self.wait_for_replicas(&mut pipe);
+            let (count,): (u64,) = self.query("end all", &pipe).await?;
+            return Ok(Ended { count, reach: Reach::Everywhere });
+        }
+        // On a cluster (see the module docs): read the index, delete every
+        // session it names, then drop those members (and only those: a
+        // login that added one meanwhile keeps it).
+        let members = self.members(&index).await?;
+        let deletes = members.iter().map(|(id, _)| {
+            let mut pipe = Pipeline::new();
+            pipe.del(format!("{KEY_PREFIX}{id}"));
+            pipe
+        });
+        let deletes: Vec<Pipeline> = deletes.collect();
+        let answers = join_all(deletes.iter().map(|pipe| self.query::<(u64,)>("end all", pipe))).await;
+        let mut count = 0;
+        for ((_, created_at), answer) in members.iter().zip(answers) {
+            let (deleted,) = answer?;
+            count += u64::from(deleted == 1 && *created_at > cutoff);
+        }
+        if !members.is_empty() {
+            let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
+            let _ = self.in_turn("end all", vec![::redis::cmd("ZREM").arg(&index).arg(ids).clone()]).await;
+        }
+        Ok(Ended { count, reach: Reach::Everywhere })
+    }
+
+    async fn end_one(&self, user: &Name, _current: &str, handle: &str) -> Result<bool, StoreError> {
+        let index = RedisStore::index_key(user);
+        let members = self.members(&index).await?;
+        let Some((id, _)) = members.iter().find(|(id, _)| crate::id::handle(id) == handle) else {
+            return Ok(false);
+        };
+        let key = format!("{KEY_PREFIX}{id}");
+        let mut pipe = Pipeline::new();
+        let (created_at, deleted) = if self.is_cluster() {
+            // The session first, then its member (see the module docs).
+            pipe.cmd("HGET").arg(&key).arg("created_at").del(&key);
+            let answer: (Option<u64>, u64) = self.query("end one", &pipe).await?;
+            let _ = self.in_turn("end one", vec![::redis::cmd("ZREM").arg(&index).arg(id).clone()]).await;
+            answer
+        } else {
+            // Spelled out, so that `WAIT` can follow `EXEC`.
+            pipe.cmd("MULTI").ignore();
+            pipe.cmd("HGET").arg(&key).arg("created_at").ignore().del(&key).ignore().zrem(&index, id).ignore();
+            pipe.cmd("EXEC");
+            self.wait_for_replicas(&mut pipe);
+            let ((created_at, deleted, _),): ((Option<u64>, u64, u64),) = self.query("end one", &pipe).await?;
+            (created_at, deleted)
+        };
+        Ok(deleted == 1 && created_at.is_some_and(|created_at| created_at > self.cutoff()))
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -546,6 +794,51 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    /// On a cluster, where the index and the sessions live in different
+    /// slots, the index still follows logins, replacements and logouts; a
+    /// session past its lifetime is deleted with its member; ending them
+    /// all empties it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_cluster_the_index_follows_the_sessions_across_slots() {
+        let cluster = RedisCluster::start().unwrap();
+        let store = store(RedisTopology::Cluster { seeds: RedisTopology::addresses(&cluster.seeds()) });
+        let on_node_of = |key: &str, args: &[&str]| {
+            let node = cluster.primary_of_slot(cluster.slot_of(key).unwrap()).unwrap();
+            cluster.nodes()[node].command(args).unwrap()
+        };
+        let index = "user-sessions:alice";
+        let members = || on_node_of(index, &["ZRANGE", index, "0", "-1"]);
+        let alice = Name::parse("alice").unwrap();
+        // Logins a millisecond apart at least, so that the index orders them.
+        let login = |replacing: Option<String>| {
+            let (store, alice) = (store.clone(), alice);
+            async move {
+                let (sid, session) = store.create(&alice, "node-a", replacing.as_deref()).await.unwrap();
+                crate::redis::after_millisecond(session.created_at).await;
+                sid
+            }
+        };
+        let first = login(None).await;
+        let second = login(None).await;
+        let third = login(Some(first)).await;
+        let fourth = login(None).await;
+        assert_eq!(members(), format!("{second}\n{third}\n{fourth}"));
+        store.destroy(&second).await.unwrap();
+        assert_eq!(members(), format!("{third}\n{fourth}"));
+
+        let key = format!("{KEY_PREFIX}{third}");
+        let past = (now_ms() - crate::store::DEFAULT_MAX_AGE.as_millis() as u64).to_string();
+        on_node_of(&key, &["HSET", &key, "created_at", &past]);
+        assert!(store.update(&third, Change::Touch).await.unwrap().is_none());
+        assert_eq!(on_node_of(&key, &["EXISTS", &key]), "0");
+        assert_eq!(members(), fourth);
+
+        let ended = store.end_all(&alice, &fourth).await.unwrap();
+        assert_eq!(ended, Ended { count: 1, reach: Reach::Everywhere });
+        assert!(store.update(&fourth, Change::Touch).await.unwrap().is_none());
+        assert_eq!(members(), "");
     }
 
     /// One shard's primary dies: users on the other shards are served

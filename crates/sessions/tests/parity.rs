@@ -14,17 +14,24 @@
 //! Cases act as a client that always sends its latest cookie: they switch
 //! to [`Updated::reissued`] whenever a store hands one back.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use local_postgres::PostgresServer;
 use local_redis::{RedisCluster, RedisServer, SentinelSet};
 use sessions::{
-    Change, MemoryStore, Name, PostgresSettings, PostgresStore, RedisHaSettings, RedisHaStore, RedisSettings,
-    RedisStore, RedisTopology, SessionStore, TokenKey, TokenStore, Updated,
+    Change, DEFAULT_MAX_AGE, MemoryStore, Name, PostgresSettings, PostgresStore, Reach, RedisHaSettings, RedisHaStore,
+    RedisSettings, RedisStore, RedisTopology, SessionInfo, SessionStore, TokenKey, TokenStore, Updated,
 };
 
 const TTL: Duration = Duration::from_secs(60);
+
+/// The idle timeout and the absolute lifetime a case's store gets.
+#[derive(Clone, Copy)]
+struct Lifetimes {
+    ttl: Duration,
+    max_age: Duration,
+}
 
 fn name(s: &str) -> Name {
     Name::parse(s).unwrap()
@@ -40,40 +47,45 @@ struct Subject<S> {
     _redis: Option<RedisServer>,
 }
 
-fn memory(ttl: Duration) -> Subject<MemoryStore> {
-    Subject { store: MemoryStore::new(ttl), _redis: None }
+fn memory(life: Lifetimes) -> Subject<MemoryStore> {
+    Subject { store: MemoryStore::new(life.ttl).with_max_age(life.max_age), _redis: None }
 }
 
-fn redis(ttl: Duration) -> Subject<RedisStore> {
+fn redis(life: Lifetimes) -> Subject<RedisStore> {
     let server = RedisServer::start().expect("start redis-server");
-    let store = RedisStore::new(&RedisSettings::new(server.url(), ttl)).unwrap();
-    Subject { store, _redis: Some(server) }
+    let settings = RedisSettings { max_age: life.max_age, ..RedisSettings::new(server.url(), life.ttl) };
+    Subject { store: RedisStore::new(&settings).unwrap(), _redis: Some(server) }
 }
 
-fn postgres(ttl: Duration) -> Subject<PostgresStore> {
+fn postgres(life: Lifetimes) -> Subject<PostgresStore> {
     let server = PostgresServer::shared().expect("start postgres");
     let url = server.create_database().expect("create a database");
-    Subject { store: PostgresStore::new(&PostgresSettings::new(url, ttl)).unwrap(), _redis: None }
+    let settings = PostgresSettings { max_age: life.max_age, ..PostgresSettings::new(url, life.ttl) };
+    Subject { store: PostgresStore::new(&settings).unwrap(), _redis: None }
 }
 
-fn on_sentinel(set: &SentinelSet, ttl: Duration) -> Subject<RedisHaStore> {
+fn on_topology(topology: RedisTopology, life: Lifetimes) -> Subject<RedisHaStore> {
+    let settings = RedisHaSettings { max_age: life.max_age, ..RedisHaSettings::new(topology, life.ttl) };
+    Subject { store: RedisHaStore::new(&settings).unwrap(), _redis: None }
+}
+
+fn on_sentinel(set: &SentinelSet, life: Lifetimes) -> Subject<RedisHaStore> {
     let sentinels = RedisTopology::addresses(&set.sentinel_addrs());
-    let topology = RedisTopology::Sentinel { sentinels, master: set.master_name().to_string() };
-    Subject { store: RedisHaStore::new(&RedisHaSettings::new(topology, ttl)).unwrap(), _redis: None }
+    on_topology(RedisTopology::Sentinel { sentinels, master: set.master_name().to_string() }, life)
 }
 
-fn on_cluster(cluster: &RedisCluster, ttl: Duration) -> Subject<RedisHaStore> {
-    let topology = RedisTopology::Cluster { seeds: RedisTopology::addresses(&cluster.seeds()) };
-    Subject { store: RedisHaStore::new(&RedisHaSettings::new(topology, ttl)).unwrap(), _redis: None }
+fn on_cluster(cluster: &RedisCluster, life: Lifetimes) -> Subject<RedisHaStore> {
+    on_topology(RedisTopology::Cluster { seeds: RedisTopology::addresses(&cluster.seeds()) }, life)
 }
 
-fn token(ttl: Duration) -> Subject<TokenStore> {
-    Subject { store: TokenStore::new(test_key(), ttl), _redis: None }
+fn token(life: Lifetimes) -> Subject<TokenStore> {
+    Subject { store: TokenStore::new(test_key(), life.ttl).with_max_age(life.max_age), _redis: None }
 }
 
-fn token_with_deny_list(ttl: Duration) -> Subject<TokenStore> {
+fn token_with_deny_list(life: Lifetimes) -> Subject<TokenStore> {
     let server = RedisServer::start().expect("start redis-server");
-    let store = TokenStore::new(test_key(), ttl).with_revocation(&server.url()).unwrap();
+    let store =
+        TokenStore::new(test_key(), life.ttl).with_max_age(life.max_age).with_revocation(&server.url()).unwrap();
     Subject { store, _redis: Some(server) }
 }
 
@@ -262,10 +274,237 @@ async fn idle_sessions_expire_and_requests_renew_them<S: SessionStore>(s: Subjec
     assert!(s.store.update(&idle, Change::Touch).await.unwrap().is_none(), "an idle session outlived its TTL");
 }
 
-/// The idle TTL a case's store gets: 300 ms for the case that waits for
-/// sessions to expire.
-fn ttl_for(case: &str) -> Duration {
-    if case.starts_with("idle") { Duration::from_millis(300) } else { TTL }
+/// The absolute lifetime of the `absolute_…` case's store.
+const SHORT_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// How far a store's listing reaches, and how far its `end_all` does
+/// (the contract's table).
+fn reach_of<S: SessionStore>(store: &S) -> (Reach, Reach) {
+    match store.kind() {
+        "memory" => (Reach::Node, Reach::Node),
+        "token" => (Reach::Caller, Reach::Everywhere),
+        _ => (Reach::Everywhere, Reach::Everywhere),
+    }
+}
+
+/// The node a store lists for a session created on `node`: the RAM store
+/// keeps none (every session it holds is this node's).
+fn listed_node<S: SessionStore>(store: &S, node: &str) -> Option<String> {
+    (store.kind() != "memory").then(|| node.to_string())
+}
+
+/// `user`'s listing, asked with `current`, checked for the store's reach.
+async fn listed<S: SessionStore>(store: &S, user: &str, current: &str) -> Vec<SessionInfo> {
+    let listed = store.sessions(&name(user), current).await.unwrap();
+    assert_eq!(listed.reach, reach_of(store).0, "{}", store.kind());
+    listed.sessions
+}
+
+/// Waits until the clock has passed the millisecond `ms`.
+async fn after_millisecond(ms: u64) {
+    while sessions::now_ms() <= ms {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn handles(sessions: &[SessionInfo]) -> Vec<&str> {
+    sessions.iter().map(|info| info.handle.as_str()).collect()
+}
+
+/// Every store lists at least the caller's own session, with its handle
+/// and creation time, and a last use no earlier than its creation.
+async fn the_listing_shows_the_callers_own_session<S: SessionStore>(s: Subject<S>) {
+    let (mut sid, created) = s.store.create(&name("kate"), "node-a", None).await.unwrap();
+    request(&s.store, &mut sid, Change::Touch).await.expect("session");
+    let handle = s.store.handle(&sid).expect("a handle for a live credential");
+    assert_eq!(handle.len(), 16);
+    assert!(handle.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{handle}");
+    let sessions = listed(&s.store, "kate", &sid).await;
+    let own = sessions.iter().find(|info| info.handle == handle).expect("the caller's session is listed");
+    assert_eq!(own.created_at, created.created_at);
+    assert!(own.last_seen >= own.created_at && own.last_seen <= sessions::now_ms(), "{own:?}");
+    if s.store.kind() != "token" {
+        assert_eq!(own.node, listed_node(&s.store, "node-a"));
+    }
+}
+
+/// Two nodes (two handles on one store: clones are what a server gives its
+/// workers, and on a shared backend, what another node holds) each log
+/// the user in: either lists both, oldest first, each with its node, and
+/// no one else's.
+async fn sessions_made_on_two_nodes_are_listed_on_either<S: SessionStore>(s: Subject<S>) {
+    let other = s.store.clone();
+    let (first, session) = s.store.create(&name("liam"), "node-a", None).await.unwrap();
+    // Oldest first: the second login comes a millisecond later at least.
+    after_millisecond(session.created_at).await;
+    let (second, _) = other.create(&name("liam"), "node-b", None).await.unwrap();
+    let (stranger, _) = s.store.create(&name("mona"), "node-a", None).await.unwrap();
+    let expected = [s.store.handle(&first).unwrap(), s.store.handle(&second).unwrap()];
+    for (store, current) in [(&s.store, &first), (&other, &second)] {
+        let sessions = listed(store, "liam", current).await;
+        assert_eq!(handles(&sessions), expected, "both, oldest first");
+        assert!(sessions[0].created_at <= sessions[1].created_at);
+        assert_eq!(sessions[0].node, listed_node(&s.store, "node-a"));
+        assert_eq!(sessions[1].node, listed_node(&s.store, "node-b"));
+    }
+    assert_eq!(handles(&listed(&s.store, "mona", &stranger).await), [s.store.handle(&stranger).unwrap()]);
+}
+
+/// Ending every session of a user from one node ends the one made on the
+/// other too, and no other user's; the user can log in again afterwards.
+async fn ending_all_sessions_ends_them_on_every_node<S: SessionStore>(s: Subject<S>) {
+    let other = s.store.clone();
+    let (first, _) = s.store.create(&name("nina"), "node-a", None).await.unwrap();
+    let (mut second, _) = other.create(&name("nina"), "node-b", None).await.unwrap();
+    let (mut stranger, _) = s.store.create(&name("omar"), "node-a", None).await.unwrap();
+    request(&other, &mut second, Change::Touch).await.expect("session");
+    let ended = s.store.end_all(&name("nina"), &first).await.unwrap();
+    assert_eq!(ended.reach, reach_of(&s.store).1);
+    if s.store.kind() != "token" {
+        // A token store ends them by time, without a list to count.
+        assert_eq!(ended.count, 2);
+    }
+    assert!(other.update(&second, Change::Touch).await.unwrap().is_none(), "the other node's session lived on");
+    assert!(s.store.update(&first, Change::Touch).await.unwrap().is_none(), "the caller's session lived on");
+    assert!(s.store.take_cart(&first).await.unwrap().is_none());
+    assert!(request(&s.store, &mut stranger, Change::Touch).await.is_some(), "another user's session ended");
+
+    // A token store refuses what was created up to the millisecond of the
+    // end: the next login comes after it.
+    after_millisecond(sessions::now_ms()).await;
+    let (mut again, _) = other.create(&name("nina"), "node-b", None).await.unwrap();
+    assert!(request(&s.store, &mut again, Change::Touch).await.is_some(), "a login after the end was refused");
+    let sessions = listed(&s.store, "nina", &again).await;
+    assert_eq!(handles(&sessions), [s.store.handle(&again).unwrap()]);
+}
+
+/// A session logged out, replaced by a new login, ended by its handle or
+/// idled out is never listed; the live ones are. (The store's idle TTL is
+/// 300 ms here: the live session is renewed while the idle one runs out.)
+async fn idle_or_ended_sessions_are_never_listed<S: SessionStore>(s: Subject<S>) {
+    let user = name("pete");
+    let (mut live, _) = s.store.create(&user, "node-a", None).await.unwrap();
+    let (idle, _) = s.store.create(&user, "node-a", None).await.unwrap();
+    let (logged_out, _) = s.store.create(&user, "node-a", None).await.unwrap();
+    let (replaced, _) = s.store.create(&user, "node-a", None).await.unwrap();
+    let (replacing, _) = s.store.create(&user, "node-b", Some(&replaced)).await.unwrap();
+    let (ended, _) = s.store.create(&user, "node-a", None).await.unwrap();
+    s.store.destroy(&logged_out).await.unwrap();
+    assert!(s.store.end_one(&user, &live, &s.store.handle(&ended).unwrap()).await.unwrap());
+    let gone = [&logged_out, &replaced, &ended].map(|sid| s.store.handle(sid).unwrap());
+    let (live_handle, idle_handle) = (s.store.handle(&live).unwrap(), s.store.handle(&idle).unwrap());
+
+    let sessions = listed(&s.store, "pete", &live).await;
+    for handle in &gone {
+        assert!(!handles(&sessions).contains(&handle.as_str()), "an ended session is listed: {sessions:?}");
+    }
+    for handle in [&live_handle, &s.store.handle(&replacing).unwrap()] {
+        assert!(handles(&sessions).contains(&handle.as_str()), "a live session is not listed: {sessions:?}");
+    }
+
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        request(&s.store, &mut live, Change::Touch).await.expect("a renewed session expired");
+        let sessions = listed(&s.store, "pete", &live).await;
+        assert!(handles(&sessions).contains(&live_handle.as_str()), "the live session is not listed");
+        if !handles(&sessions).contains(&idle_handle.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < give_up, "an idle session is still listed after 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(s.store.update(&idle, Change::Touch).await.unwrap().is_none());
+}
+
+/// Another user's handle (or a made-up one) is unknown to `end_one`, and
+/// the session behind it lives on.
+async fn another_users_handle_is_unknown<S: SessionStore>(s: Subject<S>) {
+    let (mut mine, _) = s.store.create(&name("quinn"), "node-a", None).await.unwrap();
+    let (mut theirs, _) = s.store.create(&name("rosa"), "node-a", None).await.unwrap();
+    let their_handle = s.store.handle(&theirs).unwrap();
+    for handle in [their_handle.as_str(), "0123456789abcdef", "", "not a handle", &"f".repeat(4096)] {
+        assert!(!s.store.end_one(&name("quinn"), &mine, handle).await.unwrap(), "{handle:?} was ended");
+    }
+    assert!(request(&s.store, &mut theirs, Change::Touch).await.is_some(), "another user's session ended");
+    assert!(request(&s.store, &mut mine, Change::Touch).await.is_some(), "the caller's session ended");
+}
+
+/// Ending one of one's own sessions by its handle, from another node, ends
+/// that one only; ending it again finds nothing.
+async fn ending_one_session_ends_only_that_one<S: SessionStore>(s: Subject<S>) {
+    let other = s.store.clone();
+    let (mut first, _) = s.store.create(&name("sam"), "node-a", None).await.unwrap();
+    let (second, _) = other.create(&name("sam"), "node-b", None).await.unwrap();
+    let handle = s.store.handle(&second).unwrap();
+    assert!(s.store.end_one(&name("sam"), &first, &handle).await.unwrap());
+    assert!(other.update(&second, Change::Touch).await.unwrap().is_none(), "the ended session lived on");
+    assert!(request(&s.store, &mut first, Change::Touch).await.is_some(), "the caller's session ended too");
+    assert_eq!(handles(&listed(&s.store, "sam", &first).await), [s.store.handle(&first).unwrap()]);
+    assert!(!s.store.end_one(&name("sam"), &first, &handle).await.unwrap(), "ended twice");
+}
+
+/// A session can end itself by its own handle (what `DELETE
+/// /sessions/{handle}` does when the handle is the caller's).
+async fn a_session_can_end_itself_by_its_handle<S: SessionStore>(s: Subject<S>) {
+    let (mut sid, _) = s.store.create(&name("tara"), "node-a", None).await.unwrap();
+    request(&s.store, &mut sid, Change::Touch).await.expect("session");
+    let handle = s.store.handle(&sid).unwrap();
+    assert!(s.store.end_one(&name("tara"), &sid, &handle).await.unwrap());
+    assert!(s.store.update(&sid, Change::Touch).await.unwrap().is_none(), "the session lived on");
+}
+
+/// A session ends at its absolute lifetime however active it is: updated
+/// without a pause (its idle TTL is a minute), it answers "no such
+/// session" once a second has passed since its login, and not before; a
+/// checkout of another session as old finds nothing either; neither is
+/// listed.
+async fn absolute_lifetime_ends_even_an_active_session<S: SessionStore>(s: Subject<S>) {
+    let user = name("uma");
+    let born = Instant::now();
+    // The session with a cart is the older: once the active one has ended,
+    // so has it.
+    let (mut with_cart, _) = s.store.create(&user, "node-a", None).await.unwrap();
+    let (mut active, _) = s.store.create(&user, "node-a", None).await.unwrap();
+    request(&s.store, &mut with_cart, add("book", 1)).await.expect("session");
+    let give_up = born + SHORT_MAX_AGE + Duration::from_secs(10);
+    let mut served = 0;
+    loop {
+        let answer = request(&s.store, &mut active, Change::Touch).await;
+        let age = born.elapsed();
+        match answer {
+            Some(_) => served += 1,
+            None => {
+                // Clocks tick in milliseconds (the RAM store's in a few):
+                // the end may come a tick before the exact second.
+                assert!(age + Duration::from_millis(20) >= SHORT_MAX_AGE, "ended after {age:?}");
+                break;
+            }
+        }
+        assert!(Instant::now() < give_up, "a session outlived its absolute lifetime by 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served > 0, "the session never served");
+    assert!(s.store.update(&active, Change::Touch).await.unwrap().is_none(), "an ended session came back");
+    assert!(s.store.take_cart(&with_cart).await.unwrap().is_none(), "a checkout past the lifetime");
+    assert!(s.store.update(&with_cart, Change::Touch).await.unwrap().is_none());
+
+    let (fresh, _) = s.store.create(&user, "node-a", None).await.unwrap();
+    let sessions = listed(&s.store, "uma", &fresh).await;
+    assert_eq!(handles(&sessions), [s.store.handle(&fresh).unwrap()], "a session past its lifetime is listed");
+}
+
+/// The lifetimes a case's store gets: an idle TTL of 300 ms for the cases
+/// that wait for sessions to idle out (named `idle_…`), an absolute
+/// lifetime of one second for the one that waits for it (named
+/// `absolute_…`), the defaults otherwise.
+fn lifetimes_for(case: &str) -> Lifetimes {
+    if case.starts_with("idle") {
+        Lifetimes { ttl: Duration::from_millis(300), max_age: DEFAULT_MAX_AGE }
+    } else if case.starts_with("absolute") {
+        Lifetimes { ttl: TTL, max_age: SHORT_MAX_AGE }
+    } else {
+        Lifetimes { ttl: TTL, max_age: DEFAULT_MAX_AGE }
+    }
 }
 
 /// One test module: every listed case against the store `$subject` builds.
@@ -276,7 +515,7 @@ macro_rules! cases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    super::$case($subject(ttl_for(stringify!($case)))).await
+                    super::$case($subject(lifetimes_for(stringify!($case)))).await
                 }
             )*
         }
@@ -292,7 +531,7 @@ macro_rules! on_one_topology {
             let deployment = $start.expect("start the Redis deployment");
             $(
                 eprintln!("case: {}", stringify!($case));
-                $case($subject(&deployment, ttl_for(stringify!($case)))).await;
+                $case($subject(&deployment, lifetimes_for(stringify!($case)))).await;
             )*
         }
     };
@@ -323,12 +562,21 @@ parity!(
     a_checkout_takes_the_cart_and_leaves_it_empty,
     concurrent_adds_and_checkouts_lose_no_item,
     idle_sessions_expire_and_requests_renew_them,
+    the_listing_shows_the_callers_own_session,
+    sessions_made_on_two_nodes_are_listed_on_either,
+    ending_all_sessions_ends_them_on_every_node,
+    idle_or_ended_sessions_are_never_listed,
+    another_users_handle_is_unknown,
+    ending_one_session_ends_only_that_one,
+    a_session_can_end_itself_by_its_handle,
+    absolute_lifetime_ends_even_an_active_session,
 );
 
 // A token cannot apply concurrent changes atomically (the client keeps one
-// of two new tokens), and without a deny list it cannot end a session:
-// those cases are left out here and their opposite is asserted in
-// `tests/token.rs`.
+// of two new tokens), without a deny list it cannot end a session, and it
+// lists only the caller's own session (it keeps no list), so it cannot
+// show or end another of the user's sessions by its handle: those cases
+// are left out here and their opposite is asserted in `tests/token.rs`.
 cases!(
     token_store,
     token: a_new_session_is_empty_and_counts_requests,
@@ -339,6 +587,9 @@ cases!(
     clones_share_sessions,
     a_checkout_takes_the_cart_and_leaves_it_empty,
     idle_sessions_expire_and_requests_renew_them,
+    the_listing_shows_the_callers_own_session,
+    another_users_handle_is_unknown,
+    absolute_lifetime_ends_even_an_active_session,
 );
 
 cases!(
@@ -353,4 +604,9 @@ cases!(
     clones_share_sessions,
     a_checkout_takes_the_cart_and_leaves_it_empty,
     idle_sessions_expire_and_requests_renew_them,
+    the_listing_shows_the_callers_own_session,
+    ending_all_sessions_ends_them_on_every_node,
+    another_users_handle_is_unknown,
+    a_session_can_end_itself_by_its_handle,
+    absolute_lifetime_ends_even_an_active_session,
 );
