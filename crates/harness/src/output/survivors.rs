@@ -93,7 +93,7 @@ pub fn chart(report: &Report) -> String {
         let fill = colour_of(side.side);
         for &(t, n) in points.iter().filter(|p| p.1 > 0) {
             let left = x(t);
-            svg.rect(left, y(n as f64), x(t + width) - left + 0.3, n as f64 / max * PANEL, fill, None);
+            svg.rect(left, y(n as f64), x(t + width) - left + 0.6, n as f64 / max * PANEL, fill, None);
         }
         svg.line((LEFT, top), (LEFT, base), colour::AXIS, "");
         svg.line((LEFT, base), (LEFT + PLOT_W, base), colour::AXIS, "");
