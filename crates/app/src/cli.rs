@@ -15,7 +15,7 @@ use clap::{Args, Parser};
 use files::{DirStore, FileStore, S3Settings, S3Store};
 use jobs::{OrderQueue, RabbitQueue, RabbitSettings, WorkerSettings};
 use live::{RedisRooms, Rooms};
-use sessions::SessionStore;
+use sessions::{DEFAULT_MAX_AGE, SessionStore};
 
 use crate::backends::Backends;
 use crate::capacity::{self, Model};
@@ -38,6 +38,21 @@ pub struct ServerArgs {
     /// Idle timeout of a session, in seconds; every request renews it.
     #[arg(long, env = "SESSION_TTL", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub session_ttl: u64,
+    /// Absolute lifetime of a session, in seconds after its login (43200:
+    /// 12 hours): past it the session ends, 401 on every node, however
+    /// active it is.
+    #[arg(long, env = "SESSION_MAX_AGE", default_value_t = DEFAULT_MAX_AGE.as_secs(), value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub session_max_age: u64,
+    /// Name the session cookie __Host-sid and mark it Secure (still
+    /// HttpOnly, SameSite=Lax, Path=/); only that name is then read.
+    ///
+    /// Turn it on behind a load balancer that terminates TLS. Leave it off
+    /// where clients speak plain http:// (loopback, tests, the harness): a
+    /// browser never sends a Secure cookie over it, so every request would
+    /// be logged out. Login still trusts the user name it is given: the flag
+    /// guards the session once it exists, not the login.
+    #[arg(long, env = "SECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new())]
+    pub secure_cookies: bool,
     /// Worker threads [default: one per CPU].
     #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
@@ -73,6 +88,11 @@ impl ServerArgs {
         Duration::from_secs(self.session_ttl)
     }
 
+    /// The absolute lifetime every store is given.
+    pub fn session_max_age(&self) -> Duration {
+        Duration::from_secs(self.session_max_age)
+    }
+
     /// The settings for [`Application::build`].
     pub fn settings(&self) -> Settings {
         Settings {
@@ -80,6 +100,7 @@ impl ServerArgs {
             port: self.port,
             node_id: self.node_id.clone(),
             workers: self.workers.map(usize::from),
+            secure_cookies: self.secure_cookies,
             capacity: self.capacity.and_then(NonZeroU32::new).map(|capacity| {
                 Model::new(
                     capacity,

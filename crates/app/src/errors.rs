@@ -31,6 +31,10 @@ pub enum ApiError {
     /// another user's: the three are not told apart).
     #[error("file not found")]
     FileNotFound,
+    /// 404: no live session of this user has this handle (unknown,
+    /// malformed, ended, or another user's: the four are not told apart).
+    #[error("session not found")]
+    SessionNotFound,
     /// 413: the body is over the limit.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -109,7 +113,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound | ApiError::FileNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::FileNotFound | ApiError::SessionNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge | ApiError::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::StoreUnavailable

@@ -98,7 +98,7 @@ async fn owner<S: SessionStore>(req: &HttpRequest, store: &S) -> Result<(Name, H
     let owner = session.map_err(|_| ApiError::Unauthorized)?;
     let mut response = HttpResponse::Ok();
     if let Some(credential) = reissued {
-        response.cookie(session_cookie(credential));
+        response.cookie(session_cookie(req, credential));
     }
     Ok((owner, response))
 }

@@ -11,7 +11,10 @@
 //!
 //! # The API
 //! `POST /login`, `GET /me`, `GET /cart`, `POST /cart`, `POST /logout` and
-//! `GET /healthz`, JSON in and out, the session in the `sid` cookie; queued
+//! `GET /healthz`, JSON in and out, the session in the `sid` cookie
+//! (`__Host-sid`, `Secure`, with `--secure-cookies`); a user's own sessions
+//! at `GET /sessions`, `DELETE /sessions` (log out everywhere) and
+//! `DELETE /sessions/{handle}`; queued
 //! work at `POST /orders` and `GET /orders/{id}`; live rooms on a WebSocket
 //! at `GET /live?room=NAME`; uploaded files at `POST /files` (the raw body)
 //! and `GET /files/{id}` (the bytes, streamed). Every response carries `X-Node`, the name of
@@ -23,6 +26,8 @@
 //!   a server with its address and a stop handle.
 //! - [`backends`]: the bundle of backends a node serves with, one per kind.
 //! - [`routes`]: the session handlers and `/healthz`, generic over the store.
+//! - [`user_sessions`]: `GET /sessions`, `DELETE /sessions` and
+//!   `DELETE /sessions/{handle}`, and how far each store reaches.
 //! - [`orders`]: `POST /orders` and `GET /orders/{id}`.
 //! - [`live`](crate::live): `GET /live`, the WebSocket and its close codes.
 //! - [`files`](crate::files): `POST /files` and `GET /files/{id}`.
@@ -54,6 +59,7 @@ pub mod orders;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod user_sessions;
 
 pub use backends::Backends;
 pub use errors::ApiError;

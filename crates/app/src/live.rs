@@ -93,7 +93,7 @@ async fn open<S: SessionStore, R: Rooms>(
     // read, and nothing said after the 101 is missed.
     let subscription = rooms.subscribe(&room, after).await?;
     if let Some(credential) = updated.reissued {
-        let _ = response.add_cookie(&session_cookie(credential));
+        let _ = response.add_cookie(&session_cookie(&req, credential));
     }
     tracing::debug!(%room, %user, ?after, "socket opened");
     let frames = frames.max_frame_size(FRAME_LIMIT).aggregate_continuations().max_continuation_size(FRAME_LIMIT);

@@ -59,7 +59,7 @@ async fn place<S: SessionStore, Q: OrderQueue>(
         Ok(id) => {
             let mut response = HttpResponse::Accepted();
             if let Some(credential) = latest {
-                response.cookie(session_cookie(credential));
+                response.cookie(session_cookie(&req, credential));
             }
             Ok(response
                 .insert_header((header::LOCATION, format!("/orders/{id}")))
@@ -74,7 +74,7 @@ async fn place<S: SessionStore, Q: OrderQueue>(
             let mut response = ApiError::from(error).error_response();
             if let Some(credential) = latest {
                 // The token twin's cart is in the cookie: hand it back whole.
-                let _ = response.add_cookie(&session_cookie(credential));
+                let _ = response.add_cookie(&session_cookie(&req, credential));
             }
             Ok(response)
         }
@@ -124,7 +124,7 @@ async fn status<S: SessionStore, Q: OrderQueue>(
     let order = queue.status(&owner, &id).await?.ok_or(ApiError::NotFound)?;
     let mut response = HttpResponse::Ok();
     if let Some(credential) = updated.reissued {
-        response.cookie(session_cookie(credential));
+        response.cookie(session_cookie(&req, credential));
     }
     Ok(response.json(order))
 }

@@ -19,14 +19,66 @@ use crate::backends::Kinds;
 use crate::capacity::Capacity;
 use crate::errors::ApiError;
 
-/// The cookie that carries the session credential.
+/// The cookie that carries the session credential (without
+/// `--secure-cookies`: see [`SessionCookie`]).
 pub const SESSION_COOKIE: &str = "sid";
+/// The cookie's name with `--secure-cookies`. A browser accepts a
+/// `__Host-` cookie only when it is `Secure`, has `Path=/` and no `Domain`,
+/// and only from an https:// page, so neither a sibling subdomain nor a
+/// plain-http page can plant or overwrite it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-sid";
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 16 * 1024;
 /// The largest quantity one `POST /cart` may add.
 pub const MAX_QTY: i64 = 1000;
 /// The health check's path.
 pub const HEALTHZ: &str = "/healthz";
+
+/// How this node names and flags the session cookie; registered as app
+/// data by [`Application::build`](crate::Application::build). An app
+/// without it (a bench wiring [`configure`] by hand) uses the default,
+/// [`SessionCookie::Plain`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionCookie {
+    /// [`SESSION_COOKIE`] with `HttpOnly; SameSite=Lax; Path=/`: what plain
+    /// http:// needs (loopback, tests, the harness), since a browser never
+    /// sends a `Secure` cookie over it.
+    #[default]
+    Plain,
+    /// [`SECURE_SESSION_COOKIE`] with `Secure` as well; only that name is
+    /// read. For a node behind a TLS-terminating load balancer.
+    Secure,
+}
+
+impl SessionCookie {
+    /// `Secure` when `secure`, else `Plain`.
+    pub fn new(secure: bool) -> SessionCookie {
+        if secure { SessionCookie::Secure } else { SessionCookie::Plain }
+    }
+
+    /// The cookie's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionCookie::Plain => SESSION_COOKIE,
+            SessionCookie::Secure => SECURE_SESSION_COOKIE,
+        }
+    }
+
+    /// The cookie carrying `value` (empty for a removal).
+    pub fn cookie(self, value: String) -> Cookie<'static> {
+        Cookie::build(self.name(), value)
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self == SessionCookie::Secure)
+            .finish()
+    }
+
+    /// The one the app serving `req` uses.
+    fn of(req: &HttpRequest) -> SessionCookie {
+        req.app_data::<SessionCookie>().copied().unwrap_or_default()
+    }
+}
 
 /// This node's name, as `X-Node` and the `node` fields report it.
 #[derive(Clone, Debug)]
@@ -40,7 +92,8 @@ pub fn configure<S: SessionStore>(cfg: &mut web::ServiceConfig) {
             web::resource("/cart").get(cart::<S>).post(add_to_cart::<S>).default_service(web::to(method_not_allowed)),
         )
         .service(web::resource("/logout").post(logout::<S>).default_service(web::to(method_not_allowed)))
-        .service(web::resource(HEALTHZ).get(healthz::<S>).default_service(web::to(method_not_allowed)));
+        .service(web::resource(HEALTHZ).get(healthz::<S>).default_service(web::to(method_not_allowed)))
+        .configure(crate::user_sessions::configure::<S>);
 }
 
 /// `POST /login`'s answer.
@@ -99,7 +152,7 @@ async fn login<S: SessionStore>(
     let (credential, session) = store.create(&user, &node.0, credential(&req).as_deref()).await?;
     tracing::debug!(user = %session.user, "login");
     Ok(HttpResponse::Ok()
-        .cookie(session_cookie(credential))
+        .cookie(session_cookie(&req, credential))
         .json(LoggedIn { user: session.user.as_str(), node: &node.0 }))
 }
 
@@ -113,11 +166,11 @@ async fn me<S: SessionStore>(
         serde_json::to_vec(&Me { user: session.user, node, created_at: session.created_at, requests: session.requests })
     })
     .await?;
-    Ok(respond(updated))
+    Ok(respond(&req, updated))
 }
 
 async fn cart<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Result<HttpResponse, ApiError> {
-    Ok(respond(authenticated(&req, store.get_ref(), Change::Touch, cart_body).await?))
+    Ok(respond(&req, authenticated(&req, store.get_ref(), Change::Touch, cart_body).await?))
 }
 
 async fn add_to_cart<S: SessionStore>(
@@ -135,7 +188,7 @@ async fn add_to_cart<S: SessionStore>(
         }
     };
     let updated = store.update_with(&credential, change, cart_body).await?.ok_or(ApiError::Unauthorized)?;
-    Ok(respond(updated))
+    Ok(respond(&req, updated))
 }
 
 /// The body of `GET /cart` and `POST /cart`.
@@ -147,9 +200,7 @@ async fn logout<S: SessionStore>(req: HttpRequest, store: web::Data<S>) -> Resul
     if let Some(credential) = credential(&req) {
         store.destroy(&credential).await?;
     }
-    let mut removal = session_cookie(String::new());
-    removal.make_removal();
-    Ok(HttpResponse::NoContent().cookie(removal).finish())
+    Ok(HttpResponse::NoContent().cookie(cookie_removal(&req)).finish())
 }
 
 /// The node, its store and whether the store answers; each other kind's
@@ -206,18 +257,28 @@ pub(crate) async fn authenticated<S: SessionStore, R: Send>(
     store.update_with(&credential, change, read).await?.ok_or(ApiError::Unauthorized)
 }
 
-/// The `sid` cookie's value, if the request has a non-empty one.
+/// The session cookie's value, if the request has a non-empty one under the
+/// name this node uses ([`SessionCookie`]).
 pub(crate) fn credential(req: &HttpRequest) -> Option<String> {
-    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
+    req.cookie(SessionCookie::of(req).name()).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
 }
 
-pub(crate) fn session_cookie(value: String) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, value).path("/").http_only(true).same_site(SameSite::Lax).finish()
+/// The session cookie carrying `credential`, as the node serving `req`
+/// names and flags it.
+pub(crate) fn session_cookie(req: &HttpRequest, credential: String) -> Cookie<'static> {
+    SessionCookie::of(req).cookie(credential)
+}
+
+/// The cookie that clears the session cookie in the browser.
+pub(crate) fn cookie_removal(req: &HttpRequest) -> Cookie<'static> {
+    let mut removal = session_cookie(req, String::new());
+    removal.make_removal();
+    removal
 }
 
 /// A 200 with the JSON body read from the session, re-issuing the cookie
 /// when the store asks for it.
-fn respond(updated: Updated<serde_json::Result<Vec<u8>>>) -> HttpResponse {
+fn respond(req: &HttpRequest, updated: Updated<serde_json::Result<Vec<u8>>>) -> HttpResponse {
     let body = match updated.session {
         Ok(body) => body,
         // What `HttpResponse::json` answers; our bodies (names, numbers, a
@@ -226,7 +287,7 @@ fn respond(updated: Updated<serde_json::Result<Vec<u8>>>) -> HttpResponse {
     };
     let mut response = HttpResponse::Ok();
     if let Some(credential) = updated.reissued {
-        response.cookie(session_cookie(credential));
+        response.cookie(session_cookie(req, credential));
     }
     response.insert_header(actix_web::http::header::ContentType::json()).body(body)
 }

@@ -33,12 +33,23 @@ pub struct Settings {
     /// The node's modelled capacity; `None` serves as fast as the machine
     /// allows, with nothing measured.
     pub capacity: Option<Model>,
+    /// Name the session cookie `__Host-sid` and mark it `Secure` (for a node
+    /// behind a TLS-terminating load balancer); `false`: `sid`, for plain
+    /// http://. See [`routes::SessionCookie`].
+    pub secure_cookies: bool,
 }
 
 impl Settings {
     /// Loopback, a free port, one worker: what tests want.
     pub fn for_tests() -> Settings {
-        Settings { host: "127.0.0.1".into(), port: 0, node_id: None, workers: Some(1), capacity: None }
+        Settings {
+            host: "127.0.0.1".into(),
+            port: 0,
+            node_id: None,
+            workers: Some(1),
+            capacity: None,
+            secure_cookies: false,
+        }
     }
 }
 
@@ -72,12 +83,14 @@ impl Application {
         let node_id = settings.node_id.clone().unwrap_or_else(|| default_node_id(addr.port()));
         let node = NodeId(node_id.clone());
         let backends = backends(&node_id)?;
+        let cookie = routes::SessionCookie::new(settings.secure_cookies);
         let api = {
             let node = node.clone();
             move || {
                 App::new()
                     .configure(|cfg| backends.register(cfg))
                     .app_data(web::Data::new(node.clone()))
+                    .app_data(cookie)
                     .configure(routes::configure::<S>)
                     .default_service(web::to(routes::not_found))
             }

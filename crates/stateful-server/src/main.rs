@@ -48,7 +48,8 @@ fn main() -> ExitCode {
         Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
         None => MemoryStore::default_max_sessions().unwrap_or(FALLBACK_MAX_SESSIONS),
     };
-    let store = MemoryStore::with_max_sessions(cli.server.session_ttl(), max_sessions);
+    let store = MemoryStore::with_max_sessions(cli.server.session_ttl(), max_sessions)
+        .with_max_age(cli.server.session_max_age());
     cli::serve(&cli.server, |node| {
         Ok(Backends {
             sessions: store,

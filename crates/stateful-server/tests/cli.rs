@@ -80,13 +80,44 @@ fn sigterm_and_sigint_shut_down_cleanly() {
 
 #[test]
 fn bad_flags_are_one_line_errors_with_status_2() {
-    for args in
-        [&["--bogus"][..], &["--port", "http"], &["--session-ttl", "0"], &["--workers", "0"], &["--max-sessions", "0"]]
-    {
+    for args in [
+        &["--bogus"][..],
+        &["--port", "http"],
+        &["--session-ttl", "0"],
+        &["--session-max-age", "0"],
+        &["--session-max-age", "31536001"],
+        &["--workers", "0"],
+        &["--max-sessions", "0"],
+    ] {
         let (code, stderr) = run_to_exit(BIN, args, &[]);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert_one_line_error(&stderr);
     }
+}
+
+#[tokio::test]
+async fn secure_cookies_from_the_flag_or_the_environment_name_the_cookie_host_sid() {
+    let login = |node: &Node| {
+        reqwest::Client::new()
+            .post(format!("{}/login", node.base_url))
+            .header("content-type", "application/json")
+            .body(r#"{"user":"alice"}"#)
+            .send()
+    };
+    for (args, env) in [
+        (&["--port", "0", "--secure-cookies"][..], &[][..]),
+        (&["--port", "0"], &[("SECURE_COOKIES", "true")]),
+        (&["--port", "0"], &[("SECURE_COOKIES", "1")]),
+    ] {
+        let node = Node::start(BIN, args, env);
+        let response = login(&node).await.unwrap();
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.starts_with("__Host-sid=") && cookie.contains("; Secure"), "{args:?} {env:?}: {cookie}");
+    }
+    let node = Node::start(BIN, &["--port", "0"], &[("SECURE_COOKIES", "false")]);
+    let response = login(&node).await.unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("sid=") && !cookie.contains("Secure"), "{cookie}");
 }
 
 #[test]

@@ -79,10 +79,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli: Cli = cli::parse();
-    let ttl = cli.server.session_ttl();
+    let (ttl, max_age) = (cli.server.session_ttl(), cli.server.session_max_age());
     let broker = cli.shared.broker_url.clone();
     if let Some(url) = &cli.database_url {
-        return match PostgresStore::new(&PostgresSettings::new(url, ttl)) {
+        let settings = PostgresSettings { max_age, ..PostgresSettings::new(url, ttl) };
+        return match PostgresStore::new(&settings) {
             Ok(store) => serve(&cli, store, broker),
             // The URL may hold a password: not echoed.
             Err(e) => cli::fail(format_args!("cannot use --database-url: {e}")),
@@ -96,13 +97,14 @@ fn main() -> ExitCode {
         _ => {
             // Order records and rooms go to the sessions' Redis unless told otherwise.
             let broker = broker.unwrap_or_else(|| cli.redis_url.clone());
-            return match RedisStore::new(&RedisSettings::new(&cli.redis_url, ttl)) {
+            let settings = RedisSettings { max_age, ..RedisSettings::new(&cli.redis_url, ttl) };
+            return match RedisStore::new(&settings) {
                 Ok(store) => serve(&cli, store, Some(broker)),
                 Err(e) => cli::fail(format_args!("cannot use --redis-url {}: {e}", cli.redis_url)),
             };
         }
     };
-    let mut settings = RedisHaSettings::new(topology, ttl);
+    let mut settings = RedisHaSettings { max_age, ..RedisHaSettings::new(topology, ttl) };
     settings.wait_replicas = cli.redis_wait_replicas.map(|replicas| WaitReplicas {
         replicas,
         timeout: std::time::Duration::from_millis(cli.redis_wait_timeout_ms),

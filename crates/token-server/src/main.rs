@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         Ok(key) => key,
         Err(e) => return cli::fail(format_args!("cannot use --token-key: {e}")),
     };
-    let mut store = TokenStore::new(key, cli.server.session_ttl());
+    let mut store = TokenStore::new(key, cli.server.session_ttl()).with_max_age(cli.server.session_max_age());
     if let Some(url) = &cli.revocation_redis {
         store = match store.with_revocation(url) {
             Ok(store) => store,

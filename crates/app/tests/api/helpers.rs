@@ -70,6 +70,12 @@ pub async fn spawn_app_with<S: SessionStore>(store: S, node_id: &str, capacity: 
     start(on_the_node(store, node_id), node_id, capacity).await
 }
 
+/// [`spawn_app`] with these settings (their node name, or `node_id`).
+pub async fn spawn_app_in<S: SessionStore>(store: S, node_id: &str, settings: Settings) -> TestApp {
+    let settings = Settings { node_id: Some(settings.node_id.unwrap_or_else(|| node_id.to_string())), ..settings };
+    start_in(on_the_node(store, node_id), &settings).await
+}
+
 /// Builds and starts a server around `backends` on a free loopback port.
 pub async fn spawn_with<S: SessionStore, Q: OrderQueue, R: Rooms, F: FileStore>(
     backends: Backends<S, Q, R, F>,
@@ -84,7 +90,15 @@ async fn start<S: SessionStore, Q: OrderQueue, R: Rooms, F: FileStore>(
     capacity: Option<Model>,
 ) -> TestApp {
     let settings = Settings { node_id: Some(node_id.to_string()), capacity, ..Settings::for_tests() };
-    let app = Application::build(&settings, backends).expect("build app");
+    start_in(backends, &settings).await
+}
+
+async fn start_in<S: SessionStore, Q: OrderQueue, R: Rooms, F: FileStore>(
+    backends: Backends<S, Q, R, F>,
+    settings: &Settings,
+) -> TestApp {
+    let node_id = settings.node_id.as_deref().expect("a test node has a name");
+    let app = Application::build(settings, backends).expect("build app");
     let address = format!("http://{}", app.addr());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
@@ -252,6 +266,11 @@ impl TestApp {
     /// Any request, for paths and methods the API does not have.
     pub async fn send(&self, method: reqwest::Method, path: &str, sid: Option<&str>) -> Response {
         self.request(method, path, sid).send().await.unwrap()
+    }
+
+    /// Any request with this whole `Cookie` header (`name=value; …`).
+    pub async fn send_cookies(&self, method: reqwest::Method, path: &str, cookies: &str) -> Response {
+        self.request(method, path, None).header(COOKIE, cookies).send().await.unwrap()
     }
 }
 

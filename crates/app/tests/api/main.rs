@@ -4,7 +4,9 @@
 //! `token` covers what only the token twin does, `capacity` the modelled
 //! per-node capacity, `bound` the RAM store's bound on sessions; `orders`,
 //! `live` and `shared` the queued work and live rooms on the node and
-//! shared; `files` uploaded files on the node's disk and in an object store.
+//! shared; `files` uploaded files on the node's disk and in an object store;
+//! `sessions` a user's own sessions (listing them, logging out
+//! everywhere), their absolute lifetime and the secure cookie.
 
 mod bound;
 mod capacity;
@@ -15,5 +17,6 @@ mod live;
 mod orders;
 mod outage;
 mod parity;
+mod sessions;
 mod shared;
 mod token;
