@@ -186,6 +186,13 @@ impl Scenario for LogoutEverywhere {
         Script::LogoutEverywhere
     }
 
+    /// Its users end every session of their name, and on `token-revocation`
+    /// refuse every older token of it: in a Redis another run shares, that
+    /// would end that run's sessions of the same user names too.
+    fn own_redis(&self) -> bool {
+        true
+    }
+
     fn script<'a>(&'a self, stage: Stage<'a>) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             stage.at(LOGOUT_EVERYWHERE_AT).await;
