@@ -114,8 +114,9 @@ fn main() -> ExitCode {
     let (config, demo) = match cli.command {
         Command::Bench(args) => return harness::bench::main(args),
         Command::List => {
+            let width = scenario::ALL.iter().map(|s| s.name().len()).max().unwrap_or(0);
             for scenario in scenario::ALL {
-                println!("{:<16} {}", scenario.name(), scenario.summary());
+                println!("{:<width$}  {}", scenario.name(), scenario.summary());
             }
             return ExitCode::SUCCESS;
         }

@@ -122,6 +122,9 @@ pub enum EventKind {
     DatabaseUp,
     /// A replica was promoted to primary (Sentinel or the cluster said so).
     Promoted,
+    /// Users began ending every session of theirs (`DELETE /sessions`)
+    /// from one of their devices.
+    LogoutEverywhere,
 }
 
 impl EventKind {
@@ -143,6 +146,7 @@ impl EventKind {
             EventKind::DatabaseDown => "database-down",
             EventKind::DatabaseUp => "database-up",
             EventKind::Promoted => "promoted",
+            EventKind::LogoutEverywhere => "logout-everywhere",
         }
     }
 }
@@ -301,6 +305,52 @@ pub struct UserRecord {
     pub kinds: KindRecords,
     /// Every request that was sent, in order: when, its status, its latency.
     pub samples: Vec<Sample>,
+    /// The user's devices, when it has more than one (`logout-everywhere`):
+    /// the first is the one that ends every session.
+    pub devices: Vec<DeviceRecord>,
+    /// Its `DELETE /sessions`, once answered.
+    pub everywhere: Option<EverywhereLogout>,
+}
+
+/// One device of a user who has several (`logout-everywhere`): a browser
+/// with its own cookie jar and its own session.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceRecord {
+    /// The node that created its session (`X-Node` of its login).
+    pub session_node: Option<String>,
+    /// When its login was answered.
+    pub logged_in_ms: Option<u64>,
+    /// When its last request answered 200 started.
+    pub last_ok_ms: Option<u64>,
+    /// Its requests that started after its user's `DELETE /sessions` had
+    /// returned and got an answer.
+    pub answered_after_logout: u64,
+    /// Of those, answered 200: its session outlived the logout.
+    pub ok_after_logout: u64,
+    /// When a 401 stopped it (a device does not log in again).
+    pub ended_ms: Option<u64>,
+    /// Its last answer was a 200: its session still worked when the run ended.
+    pub alive_at_end: bool,
+}
+
+/// A user's request to end every session of theirs (`DELETE /sessions`),
+/// as it was answered.
+#[derive(Clone, Debug)]
+pub struct EverywhereLogout {
+    /// When it was sent.
+    pub asked_ms: u64,
+    /// When its answer came back.
+    pub returned_ms: u64,
+    /// Its status: 204 done, 501 the side cannot do it.
+    pub status: u16,
+    /// `X-Sessions-Ended`: how many sessions the node says it ended.
+    pub ended: Option<u64>,
+    /// `X-Sessions-Reach`: `node` or `everywhere`.
+    pub reach: Option<String>,
+    /// The node that answered (`X-Node`).
+    pub node: Option<String>,
+    /// How many sessions `GET /sessions` listed just before.
+    pub listed: Option<usize>,
 }
 
 /// One sent request, as the latency-over-time findings read it.
@@ -356,6 +406,8 @@ impl UserRecord {
             sid_cookies: 0,
             samples: Vec::new(),
             kinds: KindRecords::default(),
+            devices: Vec::new(),
+            everywhere: None,
         }
     }
 

@@ -6,8 +6,8 @@
 //!
 //! The token twin runs as two sides from one binary: `token` (no deny list,
 //! the default column) and `token-revocation` (`--revocation-redis`, the
-//! deny list on), which `logout-replay` adds so the report shows logout with
-//! and without it. Every token node of a run gets the same key, made once
+//! deny list on), which `logout-replay` and `logout-everywhere` add so the
+//! report shows logout with and without it. Every token node of a run gets the same key, made once
 //! per run from the OS RNG ([`random_key`]) and handed over in `TOKEN_KEY`
 //! rather than on the command line, where `ps` would show it. The
 //! `key-mismatch` scenario asks for [`TokenKeys::PerNode`] instead: a fresh

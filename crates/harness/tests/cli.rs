@@ -45,6 +45,7 @@ fn list_names_every_scenario() {
         "rolling-restart",
         "redis-outage",
         "logout-replay",
+        "logout-everywhere",
         "key-mismatch",
         "concurrent-cart",
     ] {

@@ -12,6 +12,7 @@ mod database;
 mod flood;
 mod haproxy;
 mod key_mismatch;
+mod logout_everywhere;
 mod logout_replay;
 mod mix;
 mod node_death;

@@ -2,7 +2,8 @@
 //! report and an SVG chart: the timeline ([`svg`], drawn with the pieces
 //! of [`draw`]: a colour-blind-safe palette, hatch patterns, axis ticks,
 //! event labels that do not overlap), or the chart a scenario draws itself
-//! ([`crate::Scenario::chart`], such as the memory curve of [`memory`]).
+//! ([`crate::Scenario::chart`], such as the memory curve of [`memory`] or
+//! the sessions that outlived a logout of [`survivors`]).
 
 use std::collections::BTreeSet;
 
@@ -17,6 +18,7 @@ use crate::runner::write_json;
 pub mod draw;
 pub mod memory;
 mod scaling;
+pub mod survivors;
 mod svg;
 
 pub use scaling::{curve, timeline};
@@ -169,6 +171,9 @@ pub fn verdict(report: &Report) -> Vec<String> {
             EventKind::DatabaseDown => "PostgreSQL went away".to_string(),
             EventKind::DatabaseUp => "PostgreSQL came back".to_string(),
             EventKind::Promoted => "a Redis replica was promoted to primary".to_string(),
+            EventKind::LogoutEverywhere => {
+                "users began asking, from one of their two devices, to end all their sessions".to_string()
+            }
         };
         lines.push(format!("At {:.1} s {what}.", event.t_ms as f64 / 1000.0));
     }

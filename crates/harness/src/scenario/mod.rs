@@ -9,8 +9,9 @@
 //! names every scenario: `harness list`, the command line and the book's
 //! check read it. Adding a scenario is one file and one line here.
 //!
-//! Three scenarios show what the token twin gives up rather than what a
-//! cluster does to it: `logout-replay`, `key-mismatch` and `concurrent-cart`.
+//! Four scenarios show what a twin gives up rather than what a cluster
+//! does to it: `logout-replay`, `logout-everywhere` (a user on two devices
+//! ends every session from one), `key-mismatch` and `concurrent-cart`.
 //! They change what users do ([`Scenario::user_script`]) or what nodes are
 //! given ([`Scenario::shares_token_key`]), not the cluster. Two take Redis
 //! away: `redis-outage` stops it cleanly, `redis-crash` kills it and
@@ -108,6 +109,7 @@ scenarios! {
     database_outage::DatabaseOutage,
     database_crash::DatabaseCrash,
     logout_replay::LogoutReplay,
+    logout_everywhere::LogoutEverywhere,
     key_mismatch::KeyMismatch,
     concurrent_cart::ConcurrentCart,
     overload::Overload,

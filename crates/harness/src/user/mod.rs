@@ -19,7 +19,7 @@
 //!   session). A `POST /cart` that got no answer or a 5xx may or may not
 //!   have been applied: until the next check, the ledger accepts either.
 //!
-//! Two scenarios change the loop ([`Script`]):
+//! Three scenarios change the loop ([`Script`]):
 //!
 //! - **logout, then replay** (`logout-replay`): once, somewhere between 30 %
 //!   and 60 % of the run, the user copies its `sid` cookie, logs out and
@@ -32,6 +32,15 @@
 //!   cookie, as two tabs would, and keeps every `Set-Cookie` in the order
 //!   the answers arrive, as a browser does, so the later one wins. The next
 //!   cart read counts acknowledged adds that are missing.
+//! - **two devices, one logs out everywhere** (`logout-everywhere`): the
+//!   user has two devices, each with its own cookie jar, login and route
+//!   (see [`devices`]); part-way through, one of them ends every session
+//!   of the user with `DELETE /sessions`, and the other keeps reading
+//!   `/me` until it gets a 401.
+//!
+//! A 501 is an answer, not a failure: a twin that cannot do what was asked
+//! says so (the token twin without a deny list cannot end every session),
+//! and the scenario that asks counts it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,7 +51,7 @@ use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
@@ -50,6 +59,7 @@ use crate::metrics::{Class, Clock, Live, Login, Logout, Refusal, UserRecord};
 use crate::mix::Mix;
 use crate::router::{LoadBalancer, Outcome, Route};
 
+mod devices;
 pub mod files;
 mod jar;
 mod kinds;
@@ -57,6 +67,7 @@ pub mod live;
 pub mod orders;
 mod session;
 
+pub use devices::{LOGOUT_EVERYWHERE_AT, device_key};
 pub use jar::CookieJar;
 pub use session::session;
 
@@ -78,6 +89,9 @@ pub enum Script {
     LogoutThenReplay,
     /// Cart adds go two at a time, with the same cookie.
     ConcurrentAdds,
+    /// Two devices log in; part-way through, one ends every session of
+    /// the user (`DELETE /sessions`).
+    LogoutEverywhere,
 }
 
 /// What all users of one side share.
@@ -113,6 +127,8 @@ pub fn user_name(index: usize) -> String {
 struct Answer {
     status: Option<StatusCode>,
     node: Option<String>,
+    /// The answer's headers (empty when none came).
+    headers: HeaderMap,
     body: Option<Value>,
     /// The body as it came (a file's bytes).
     bytes: Option<Vec<u8>>,
@@ -120,7 +136,7 @@ struct Answer {
 
 impl Answer {
     fn none(node: Option<String>) -> Answer {
-        Answer { status: None, node, body: None, bytes: None }
+        Answer { status: None, node, headers: HeaderMap::new(), body: None, bytes: None }
     }
 }
 
@@ -137,6 +153,7 @@ struct Reply {
     status: StatusCode,
     node: Option<String>,
     set_cookies: Vec<String>,
+    headers: HeaderMap,
     /// `None` when the body broke off.
     bytes: Option<Vec<u8>>,
 }
@@ -154,13 +171,14 @@ struct Exchange {
 async fn exchange((t_ms, route, request): (u64, Route, RequestBuilder)) -> Exchange {
     let started = Instant::now();
     let reply = async {
-        let response = request.send().await?;
+        let mut response = request.send().await?;
         let status = response.status();
         let node = response.headers().get("x-node").and_then(|v| v.to_str().ok()).map(str::to_string);
         let set_cookies =
             response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
+        let headers = std::mem::take(response.headers_mut());
         let bytes = response.bytes().await.ok().map(|b| b.to_vec());
-        Ok(Reply { status, node, set_cookies, bytes })
+        Ok(Reply { status, node, set_cookies, headers, bytes })
     }
     .await;
     Exchange { t_ms, route, reply, latency: started.elapsed() }
@@ -187,24 +205,34 @@ struct User {
     live: Option<live::Member>,
 }
 
+impl User {
+    /// User `index` of `crowd`, not logged in, with an empty jar.
+    fn new(crowd: Arc<Crowd>, index: usize) -> User {
+        let seed = crowd.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        User {
+            index,
+            record: UserRecord::new(user_name(index)),
+            jar: CookieJar::default(),
+            rng: StdRng::seed_from_u64(seed),
+            logged_in: false,
+            session_node: String::new(),
+            ledger: BTreeMap::new(),
+            uncertain: BTreeMap::new(),
+            paired: Vec::new(),
+            intended: None,
+            live: None,
+            crowd,
+        }
+    }
+}
+
 /// Plays user `index` from `start_after` until the crowd's duration ends
 /// or it has sent `max_requests`, and returns what it saw.
 pub async fn play(crowd: Arc<Crowd>, index: usize, start_after: Duration) -> UserRecord {
-    let seed = crowd.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut user = User {
-        index,
-        record: UserRecord::new(user_name(index)),
-        jar: CookieJar::default(),
-        rng: StdRng::seed_from_u64(seed),
-        logged_in: false,
-        session_node: String::new(),
-        ledger: BTreeMap::new(),
-        uncertain: BTreeMap::new(),
-        paired: Vec::new(),
-        intended: None,
-        live: None,
-        crowd,
-    };
+    if crowd.script == Script::LogoutEverywhere {
+        return devices::play(crowd, index, start_after).await;
+    }
+    let mut user = User::new(crowd, index);
     user.record.kinds = user.crowd.mix.kinds_records();
     tokio::time::sleep_until(user.crowd.clock.at(start_after).into()).await;
     let end = user.crowd.clock.at(user.crowd.duration);
@@ -494,7 +522,7 @@ impl User {
                 return Answer::none(None);
             }
         };
-        let Reply { status, node, set_cookies, bytes } = reply;
+        let Reply { status, node, set_cookies, headers, bytes } = reply;
         for set_cookie in &set_cookies {
             self.jar.store(set_cookie);
             self.note_sid_size(set_cookie);
@@ -505,7 +533,7 @@ impl User {
             self.record.count(t_ms, Class::Failed, node.as_deref(), None);
             return Answer::none(node);
         };
-        let class = if status.is_server_error() {
+        let class = if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 self.record.unavailable += 1;
                 let sid = self.jar.get("sid").map(str::to_string);
@@ -528,7 +556,7 @@ impl User {
             self.forced_logout(t_ms, node.clone().unwrap_or_default());
         }
         let body = serde_json::from_slice(&bytes).ok();
-        Answer { status: Some(status), node, body, bytes: Some(bytes) }
+        Answer { status: Some(status), node, headers, body, bytes: Some(bytes) }
     }
 
     /// Keeps the size of a `sid` cookie the server set (not of one it cleared).

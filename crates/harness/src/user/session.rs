@@ -11,10 +11,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::Rng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
-use super::{Crowd, User, user_name};
+use super::{Crowd, User};
 use crate::arrivals::Arrival;
 use crate::metrics::UserRecord;
 
@@ -22,21 +22,7 @@ use crate::metrics::UserRecord;
 /// sent its requests, the crowd's duration ends, or it has sent the
 /// crowd's `max_requests`; returns what it saw.
 pub async fn session(crowd: Arc<Crowd>, index: usize, arrival: Arrival) -> UserRecord {
-    let seed = crowd.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut user = User {
-        index,
-        record: UserRecord::new(user_name(index)),
-        jar: super::CookieJar::default(),
-        rng: StdRng::seed_from_u64(seed),
-        logged_in: false,
-        session_node: String::new(),
-        ledger: Default::default(),
-        uncertain: Default::default(),
-        paired: Vec::new(),
-        intended: None,
-        live: None,
-        crowd,
-    };
+    let mut user = User::new(crowd, index);
     let end = user.crowd.clock.at(user.crowd.duration);
     let mut next = user.crowd.clock.at(arrival.at);
     let mut sent = 0_u32;
