@@ -118,6 +118,21 @@ impl RedisCounters {
         })
     }
 
+    /// Keys of `server` whose name matches `pattern` (`SCAN … MATCH`, a
+    /// thousand at a time; blocking, like [`read`](Self::read)).
+    pub fn count_matching(server: &RedisServer, pattern: &str) -> std::io::Result<u64> {
+        let (mut cursor, mut count) = ("0".to_string(), 0_u64);
+        loop {
+            let reply = server.command(&["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"])?;
+            let mut items = reply.lines();
+            cursor = items.next().unwrap_or("0").to_string();
+            count += items.filter(|item| !item.is_empty()).count() as u64;
+            if cursor == "0" {
+                return Ok(count);
+            }
+        }
+    }
+
     /// Reads them from the harness's own Redis on a blocking thread;
     /// `None` if it does not answer.
     pub async fn read_shared(server: &Arc<Mutex<RedisServer>>) -> Option<RedisCounters> {

@@ -69,7 +69,10 @@ struct Measured {
     node_sessions_peak: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     node_sessions_end: Option<u64>,
-    /// Redis's `DBSIZE`, on a side with Redis: the same three moments.
+    /// Redis's session keys (`session:*`), on a side with Redis: the same
+    /// three moments. The per-user index keys (`user-sessions:*`) are left
+    /// out: each lives for the absolute lifetime after its user's last
+    /// login, whatever the idle TTL, so they are not what the churn frees.
     #[serde(skip_serializing_if = "Option::is_none")]
     redis_keys_at_churn_start: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -188,6 +191,9 @@ impl Scenario for Soak {
     }
 }
 
+/// The stateless twin's session keys, as its documented layout names them.
+const SESSION_KEYS: &str = "session:*";
+
 /// One count of a [`Held`].
 type Count = fn(&Held) -> Option<u64>;
 
@@ -196,7 +202,7 @@ struct Held {
     t_ms: u64,
     /// The nodes' `/healthz` `sessions`, summed, when they report it.
     sessions: Option<u64>,
-    /// Redis's `DBSIZE`, on a side with the harness's own Redis.
+    /// Redis's session keys, on a side with the harness's own Redis.
     keys: Option<u64>,
 }
 
@@ -220,7 +226,16 @@ async fn count_sessions(
             }
         }
         let keys = match &redis {
-            Some(server) => RedisCounters::read_shared(server).await.map(|c| c.keys),
+            Some(server) => {
+                let server = Arc::clone(server);
+                tokio::task::spawn_blocking(move || {
+                    let server = server.lock().unwrap_or_else(|e| e.into_inner());
+                    RedisCounters::count_matching(&server, SESSION_KEYS).ok()
+                })
+                .await
+                .ok()
+                .flatten()
+            }
             None => None,
         };
         held.lock().unwrap_or_else(|e| e.into_inner()).push(Held { t_ms: clock.t_ms(), sessions, keys });
