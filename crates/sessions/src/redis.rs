@@ -600,6 +600,36 @@ fn field_pairs<'a>(replies: &mut Replies<'a>, items: usize) -> Result<Vec<Field<
     Ok(fields)
 }
 
+/// What an update pipeline's `HGETALL` found, read the same way by both
+/// Redis stores.
+pub(crate) enum Found {
+    /// A live session, as the update left it.
+    Live(Session),
+    /// No session: the pipeline made a placeholder, to be deleted (see the
+    /// module docs).
+    Placeholder,
+    /// A session past its absolute lifetime (created at or before the
+    /// cutoff), to be deleted with its index member.
+    PastMaxAge(Name),
+    /// A hash no store wrote (a field missing or bad: a hand-edited key).
+    Unreadable,
+}
+
+impl Found {
+    /// Reads `fields`, a session's hash after an update, against `cutoff`
+    /// (Unix ms: a session created at or before it is past its lifetime).
+    pub(crate) fn of(fields: &[Field<'_>], cutoff: u64) -> Found {
+        if !fields.iter().any(|&(field, _)| field == b"user") {
+            return Found::Placeholder;
+        }
+        match session_from_hash(fields) {
+            None => Found::Unreadable,
+            Some(session) if session.created_at <= cutoff => Found::PastMaxAge(session.user),
+            Some(session) => Found::Live(session),
+        }
+    }
+}
+
 /// Rebuilds a session from its hash; `None` if a field is missing or bad,
 /// which only a hand-edited key could cause.
 pub(crate) fn session_from_hash(fields: &[Field<'_>]) -> Option<Session> {
@@ -686,23 +716,22 @@ impl SessionStore for RedisStore {
             })
             .await?;
         let fields = Self::read("update", &replies, |replies| hash_fields(replies, before))?;
-        if !fields.iter().any(|&(field, _)| field == b"user") {
-            // No such session: the pipeline made a placeholder (see the
-            // module docs). Failing to delete it changes nothing for this
-            // request, and its TTL removes it anyway.
-            let _ = self.delete(&key).await;
-            return Ok(None);
+        match Found::of(&fields, self.cutoff()) {
+            Found::Live(session) => Ok(Some(Updated { session: read(session.view()), reissued: None })),
+            Found::Placeholder => {
+                // Failing to delete it changes nothing for this request, and
+                // its TTL removes it anyway.
+                let _ = self.delete(&key).await;
+                Ok(None)
+            }
+            Found::PastMaxAge(user) => {
+                // As dead as a missing one. Failing to delete it changes
+                // nothing either: every request checks.
+                let _ = self.remove(credential, &user).await;
+                Ok(None)
+            }
+            Found::Unreadable => Ok(None),
         }
-        let Some(session) = session_from_hash(&fields) else {
-            return Ok(None);
-        };
-        if session.created_at <= self.cutoff() {
-            // Past its absolute lifetime: as dead as a missing one. Failing
-            // to delete it changes nothing either: every request checks.
-            let _ = self.remove(credential, &session.user).await;
-            return Ok(None);
-        }
-        Ok(Some(Updated { session: read(session.view()), reissued: None }))
     }
 
     async fn take_cart(&self, credential: &str) -> Result<Option<Updated>, StoreError> {

@@ -113,7 +113,7 @@ use futures::future::join_all;
 
 use crate::id::SessionId;
 use crate::redis::{
-    CART_FIELD_PREFIX, END_ALL, INDEX_PREFIX, KEY_PREFIX, LOGOUT, Member, RedisStore, millis, session_from_hash,
+    CART_FIELD_PREFIX, END_ALL, Found, INDEX_PREFIX, KEY_PREFIX, LOGOUT, Member, RedisStore, millis, session_from_hash,
 };
 use crate::session::{Name, Session, now_ms};
 use crate::store::{Change, Ended, Listed, Reach, SessionStore, StoreError, Updated};
@@ -518,21 +518,20 @@ impl SessionStore for RedisHaStore {
         pipe.hgetall(&key);
         self.wait_for_replicas(&mut pipe);
         let (fields,): (Vec<(Vec<u8>, Vec<u8>)>,) = self.query("update", &pipe).await?;
-        if !fields.iter().any(|(field, _)| field == b"user") {
-            // The pipeline made a placeholder for a dead id, as on one Redis.
-            let _ = self.delete(&key).await;
-            return Ok(None);
-        }
         let fields: Vec<_> = fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
-        let Some(session) = session_from_hash(&fields) else {
-            return Ok(None);
-        };
-        if session.created_at <= self.cutoff() {
-            // Past its absolute lifetime, as on one Redis.
-            let _ = self.remove(credential, &session.user).await;
-            return Ok(None);
+        // Read and cleaned up as on one Redis.
+        match Found::of(&fields, self.cutoff()) {
+            Found::Live(session) => Ok(Some(Updated { session: read(session.view()), reissued: None })),
+            Found::Placeholder => {
+                let _ = self.delete(&key).await;
+                Ok(None)
+            }
+            Found::PastMaxAge(user) => {
+                let _ = self.remove(credential, &user).await;
+                Ok(None)
+            }
+            Found::Unreadable => Ok(None),
         }
-        Ok(Some(Updated { session: read(session.view()), reissued: None }))
     }
 
     async fn take_cart(&self, credential: &str) -> Result<Option<Updated>, StoreError> {
