@@ -30,10 +30,10 @@ use actix_web::http::header::{self, CacheDirective, EntityTag, IfNoneMatch};
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use files::{ContentType, FileStore, MAX_BYTES, StoredFile};
 use serde_json::json;
-use sessions::{Change, Name, SessionStore, Updated};
+use sessions::{Name, SessionStore, Updated};
 
 use crate::errors::ApiError;
-use crate::routes::{authenticated, method_not_allowed, read_body_within, session_cookie};
+use crate::routes::{authenticated_user, method_not_allowed, read_body_within, session_cookie};
 
 /// What absent files are called in the 501 answer.
 const KIND: &str = "files";
@@ -94,8 +94,7 @@ async fn download<S: SessionStore, F: FileStore>(
 /// The session's user, and a 200 builder that already carries the cookie
 /// when the store re-issued it (the token twin); or 401.
 async fn owner<S: SessionStore>(req: &HttpRequest, store: &S) -> Result<(Name, HttpResponseBuilder), ApiError> {
-    let Updated { session, reissued } = authenticated(req, store, Change::Touch, |s| Name::parse(s.user)).await?;
-    let owner = session.map_err(|_| ApiError::Unauthorized)?;
+    let Updated { session: owner, reissued } = authenticated_user(req, store).await?;
     let mut response = HttpResponse::Ok();
     if let Some(credential) = reissued {
         response.cookie(session_cookie(req, credential));

@@ -34,10 +34,10 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use futures::StreamExt as _;
 use live::{LiveError, Room, Rooms, Subscription, Text};
 use serde::Deserialize;
-use sessions::{Change, Name, SessionStore};
+use sessions::{Name, SessionStore};
 
 use crate::errors::ApiError;
-use crate::routes::{authenticated, method_not_allowed, session_cookie};
+use crate::routes::{authenticated_user, method_not_allowed, session_cookie};
 
 /// What absent rooms are called in the 501 answer.
 const KIND: &str = "live rooms";
@@ -70,8 +70,8 @@ async fn open<S: SessionStore, R: Rooms>(
     store: web::Data<S>,
     rooms: web::Data<Option<R>>,
 ) -> Result<HttpResponse, ApiError> {
-    let updated = authenticated(&req, store.get_ref(), Change::Touch, |session| Name::parse(session.user)).await?;
-    let user = updated.session.map_err(|_| ApiError::Unauthorized)?;
+    let updated = authenticated_user(&req, store.get_ref()).await?;
+    let user = updated.session;
     let query = web::Query::<Query>::from_query(req.query_string())
         .map_err(|_| ApiError::BadRequest("the query must be room=NAME and, optionally, after=SEQ"))?;
     let room = Room::parse(query.room.as_deref().unwrap_or_default())

@@ -27,7 +27,7 @@ use serde_json::json;
 use sessions::{Change, Name, SessionStore};
 
 use crate::errors::ApiError;
-use crate::routes::{authenticated, credential, method_not_allowed, session_cookie};
+use crate::routes::{authenticated, authenticated_user, credential, method_not_allowed, session_cookie};
 
 /// What an absent queue is called in the 501 answer.
 const KIND: &str = "orders";
@@ -116,11 +116,11 @@ async fn status<S: SessionStore, Q: OrderQueue>(
     store: web::Data<S>,
     queue: web::Data<Option<Q>>,
 ) -> Result<HttpResponse, ApiError> {
-    let updated = authenticated(&req, store.get_ref(), Change::Touch, |session| Name::parse(session.user)).await?;
+    let updated = authenticated_user(&req, store.get_ref()).await?;
     let Some(queue) = queue.get_ref() else {
         return Err(ApiError::NotConfigured(KIND));
     };
-    let owner = updated.session.map_err(|_| ApiError::Unauthorized)?;
+    let owner = updated.session;
     let order = queue.status(&owner, &id).await?.ok_or(ApiError::NotFound)?;
     let mut response = HttpResponse::Ok();
     if let Some(credential) = updated.reissued {

@@ -257,6 +257,16 @@ pub(crate) async fn authenticated<S: SessionStore, R: Send>(
     store.update_with(&credential, change, read).await?.ok_or(ApiError::Unauthorized)
 }
 
+/// [`authenticated`] as `GET /me` is (the request counted, the TTL
+/// renewed), reading the session's user; or 401.
+pub(crate) async fn authenticated_user<S: SessionStore>(
+    req: &HttpRequest,
+    store: &S,
+) -> Result<Updated<Name>, ApiError> {
+    let Updated { session, reissued } = authenticated(req, store, Change::Touch, |s| Name::parse(s.user)).await?;
+    Ok(Updated { session: session.map_err(|_| ApiError::Unauthorized)?, reissued })
+}
+
 /// The session cookie's value, if the request has a non-empty one under the
 /// name this node uses ([`SessionCookie`]).
 pub(crate) fn credential(req: &HttpRequest) -> Option<String> {

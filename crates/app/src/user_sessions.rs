@@ -39,10 +39,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError as _, web};
 use serde::Serialize;
-use sessions::{Change, Name, SessionStore, Updated};
+use sessions::{Name, SessionStore, Updated};
 
 use crate::errors::ApiError;
-use crate::routes::{NodeId, authenticated, cookie_removal, credential, method_not_allowed, session_cookie};
+use crate::routes::{NodeId, authenticated_user, cookie_removal, credential, method_not_allowed, session_cookie};
 
 /// How many sessions `DELETE /sessions` ended.
 pub const ENDED_HEADER: &str = "X-Sessions-Ended";
@@ -87,8 +87,7 @@ struct Caller {
 impl Caller {
     /// Authenticates the request as `GET /me` does, or says 401.
     async fn of<S: SessionStore>(req: &HttpRequest, store: &S) -> Result<Caller, ApiError> {
-        let Updated { session, reissued } = authenticated(req, store, Change::Touch, |s| Name::parse(s.user)).await?;
-        let user = session.map_err(|_| ApiError::Unauthorized)?;
+        let Updated { session: user, reissued } = authenticated_user(req, store).await?;
         match reissued {
             Some(credential) => Ok(Caller { user, credential, reissued: true }),
             None => Ok(Caller { user, credential: credential(req).ok_or(ApiError::Unauthorized)?, reissued: false }),
